@@ -1,0 +1,1 @@
+"""Commonroom's domain: aggregates and their events. Pure: stdlib + eventsourcing.domain."""

@@ -1,0 +1,123 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from pathlib import Path
+
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import PersistenceError
+from flask import Flask, g, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+import commonroom.templates
+from commonroom.domain.errors import DomainError
+from commonroom.platform.bootstrap import bootstrap, settings_from_env
+from commonroom.platform.web import security
+
+log = logging.getLogger("commonroom.web")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(Path(commonroom.templates.__file__).parent),
+        static_folder=str(Path(__file__).parent / "static"),
+    )
+    app.config.from_mapping(settings_from_env())
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _dev_secret_key(app.config["DATABASE_URL"])
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+    services = bootstrap(app.config["DATABASE_URL"], clock=app.config.get("CLOCK"),
+                         inline_projections=app.config.get("INLINE_PROJECTIONS", True))
+    app.extensions["commonroom"] = services
+    if app.config.get("FOLLOW"):
+        services.start_following()
+
+    _register_blueprints(app)
+    _register_hooks(app)
+    _register_errors(app)
+    app.jinja_env.globals["csrf_token"] = security.csrf_token
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from commonroom.platform.web import auth, feeds, pages, programme, talks
+    from commonroom.platform.web import api
+
+    for module in (auth, pages, programme, talks, feeds, api):
+        app.register_blueprint(module.bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.before_request
+    def _before() -> None:
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.started = time.perf_counter()
+        security.load_session_peer()
+        security.check_csrf()
+
+    @app.after_request
+    def _after(response):
+        response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        )
+        return response
+
+
+def wants_json() -> bool:
+    return request.blueprint == "api" or request.path.startswith("/api/")
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        body = {"error": str(error)}
+        if error.field:
+            body["field"] = error.field
+        headers = {"Retry-After": "1"} if error.status == 503 else {}
+        if wants_json():
+            return jsonify(body), error.status, headers
+        return render_template("error.html", status=error.status, message=str(error)), error.status, headers
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if wants_json():
+            return jsonify({"error": error.description or error.name}), error.code
+        return render_template("error.html", status=error.code, message=error.description), error.code
+
+    @app.errorhandler(PersistenceError)
+    @app.errorhandler(StoreOperationalError)
+    @app.errorhandler(DBAPIError)
+    def _database_down(error: Exception):
+        log.warning("database unavailable: %s", error)
+        message = "the database is unavailable for a moment; please retry shortly"
+        if wants_json():
+            return jsonify({"error": message}), 503, {"Retry-After": "2"}
+        return render_template("error.html", status=503, message=message), 503, {"Retry-After": "2"}
+
+
+def _dev_secret_key(database_url: str) -> str:
+    """Development only: a random key kept under instance/ so sessions survive restarts."""
+    path = Path("instance") / "secret_key"
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        return key
+    except OSError:
+        return secrets.token_hex(32)

@@ -1,0 +1,177 @@
+"""The one composition root: from a database URL to the event store, services and read models."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from commonroom.platform.eventstore import EventStore
+from commonroom.platform.services import (
+    Clock, CommandStats, KeyedLocks, PeopleService, ProgrammeService, TalkService,
+)
+from commonroom.projections.attendance import AttendanceView
+from commonroom.projections.notifications import NotificationsView
+from commonroom.projections.people import PeopleView
+from commonroom.projections.runner import Projector
+from commonroom.projections.schedule import ScheduleView
+
+log = logging.getLogger(__name__)
+DEFAULT_DATABASE_URL = "sqlite:///instance/commonroom.sqlite3"
+
+
+def settings_from_env() -> dict:
+    """The only place that reads the process environment."""
+    import os
+
+    return {
+        "DATABASE_URL": os.environ.get("COMMONROOM_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        "SECRET_KEY": os.environ.get("COMMONROOM_SECRET_KEY", ""),
+        "FOLLOW": os.environ.get("COMMONROOM_FOLLOW", "1") == "1",
+        "INLINE_PROJECTIONS": os.environ.get("COMMONROOM_INLINE_PROJECTIONS", "1") == "1",
+        "SESSION_COOKIE_SECURE": os.environ.get("COMMONROOM_SECURE_COOKIES", "0") == "1",
+    }
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
+    """SQLAlchemy engine on the same database as the events.
+
+    On SQLite, ``immediate`` engines start write transactions with BEGIN IMMEDIATE, so a
+    projection batch takes the database's write lock before it reads its tracking position.
+    """
+    if is_sqlite(url):
+        path = url.split("://", 1)[1][1:]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    if url.startswith(("postgresql", "postgres")):
+        rest = url.split("://", 1)[1]
+        return sa.create_engine(f"postgresql+psycopg://{rest}", pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise ValueError(f"unsupported database URL {url!r}")
+
+
+@dataclass
+class Commonroom:
+    """Everything a process needs: the store, the use-case services and the read models."""
+
+    database_url: str
+    store: EventStore
+    engine: sa.Engine  # reads
+    projector: Projector
+    people: PeopleService
+    programme: ProgrammeService
+    talks: TalkService
+    clock: Clock
+    stats: CommandStats
+    inline_projections: bool = True
+    _follower: "Follower | None" = field(default=None, repr=False)
+
+    def settle(self, position: int | None = None) -> None:
+        """Read-your-writes: make the read models reflect everything up to ``position``."""
+        if self.inline_projections:
+            self.projector.catch_up()
+        elif position:
+            self.projector.wait_for(position)
+
+    def start_following(self) -> None:
+        if self._follower is None:
+            self._follower = Follower(self)
+            self._follower.start()
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+        self.store.close()
+        self.engine.dispose()
+        self.projector.engine.dispose()
+
+
+def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None = None,
+              inline_projections: bool = True, batch_size: int = 1000) -> Commonroom:
+    write_engine = make_engine(database_url, immediate=True)
+    store = EventStore(database_url)
+    read_engine = make_engine(database_url)
+    views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView()]
+    projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size)
+    projector.setup()
+    clock = clock or Clock()
+    locks, stats = KeyedLocks(), CommandStats()
+    app = Commonroom(
+        database_url=database_url, store=store, engine=read_engine, projector=projector,
+        people=PeopleService(store, clock, locks, stats),
+        programme=ProgrammeService(store, clock, locks, stats),
+        talks=TalkService(store, clock, locks, stats),
+        clock=clock, stats=stats, inline_projections=inline_projections,
+    )
+    return app
+
+
+class Follower(threading.Thread):
+    """Keeps the read models following the log: woken in-process after each save, by
+    PostgreSQL's LISTEN/NOTIFY for saves made elsewhere, and by a poll as a fallback."""
+
+    POLL_SECONDS = 1.0
+
+    def __init__(self, app: Commonroom) -> None:
+        super().__init__(name="commonroom-follower", daemon=True)
+        self.app = app
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        app.store.on_saved(lambda _position: self.wake.set())
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        if not is_sqlite(self.app.database_url):
+            threading.Thread(target=self._listen, name="commonroom-listen", daemon=True).start()
+        while not self.stopping.is_set():
+            self.wake.wait(self.POLL_SECONDS)
+            self.wake.clear()
+            if self.stopping.is_set():
+                break
+            try:
+                self.app.projector.catch_up()
+            except Exception:  # keep following; the next wake retries from the committed position
+                log.exception("projection catch-up failed")
+                self.stopping.wait(self.POLL_SECONDS)
+
+    def _listen(self) -> None:
+        import psycopg
+
+        url = self.app.database_url.replace("postgresql+psycopg://", "postgresql://")
+        channel = self.app.store.recorder.channel_name
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f'LISTEN "{channel}"')
+                    while not self.stopping.is_set():
+                        for _ in conn.notifies(timeout=self.POLL_SECONDS, stop_after=1):
+                            self.wake.set()
+            except Exception:  # database restarting: try again shortly
+                log.warning("LISTEN connection lost; retrying", exc_info=True)
+                self.stopping.wait(self.POLL_SECONDS)

@@ -1,0 +1,115 @@
+"""The event store: one eventsourcing Application whose notification log feeds every projection.
+
+The database URL picks the recorder: ``sqlite:///path`` -> eventsourcing's built-in SQLite
+recorder (WAL, synchronous=FULL), ``postgresql://user@host:port/db`` -> its PostgreSQL recorder.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, time
+from typing import Any, Callable
+from urllib.parse import unquote, urlsplit
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from commonroom.domain.lunchday import LunchDay
+from commonroom.domain.peer import EmailClaim, Peer
+from commonroom.domain.programme import Programme
+from commonroom.domain.talk import Talk
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class TimeAsISO(Transcoding):
+    type = time
+    name = "time_iso"
+
+    def encode(self, obj: time) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> time:
+        return time.fromisoformat(data)
+
+
+def eventsourcing_env(database_url: str) -> dict[str, str]:
+    """Translate COMMONROOM_DATABASE_URL into eventsourcing's environment settings."""
+    parts = urlsplit(database_url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "sqlite":
+        path = database_url.split("://", 1)[1]
+        path = path[1:] if path.startswith("/") else path  # sqlite:////abs/path keeps one slash
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path or ":memory:",
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    if scheme in ("postgresql", "postgres"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/") or "commonroom",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_POOL_SIZE": "10",
+            "POSTGRES_MAX_OVERFLOW": "20",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+        }
+    raise ValueError(f"COMMONROOM_DATABASE_URL must start with sqlite:// or postgresql://, not {database_url!r}")
+
+
+class EventStore(Application):
+    """All of Commonroom's aggregates share one store, so projections read one ordered log."""
+
+    name = "Commonroom"
+    snapshotting_intervals = {Talk: 100, Programme: 100, Peer: 100, LunchDay: 100, EmailClaim: 100}
+    log_section_size = 1000
+
+    def __init__(self, database_url: str, extra_env: dict[str, str] | None = None) -> None:
+        env = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+        env.update(eventsourcing_env(database_url))
+        env.update(extra_env or {})
+        self.database_url = database_url
+        self._listeners: list[Callable[[int], None]] = []
+        self._listeners_lock = threading.Lock()
+        super().__init__(env=env)
+
+    def construct_env(self, name: str, env: Any = None):  # type: ignore[override]
+        # Only our explicit settings: never read the process environment here (one composition root).
+        from eventsourcing.utils import Environment
+
+        settings = {"IS_SNAPSHOTTING_ENABLED": "y"}
+        settings.update(env or {})
+        return Environment(name, settings)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(TimeAsISO())
+
+    def on_saved(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(max_notification_id)`` after every save in this process."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def _notify(self, recordings) -> None:  # type: ignore[override]
+        ids = [r.notification.id for r in recordings if r.notification.id is not None]
+        if ids:
+            for listener in list(self._listeners):
+                listener(max(ids))
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0

@@ -1,0 +1,64 @@
+"""Register, sign in, sign out."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+
+from commonroom.domain.errors import DomainError
+from commonroom.projections.people import PeerRow
+
+bp = Blueprint("auth", __name__)
+
+
+def services():
+    return current_app.extensions["commonroom"]
+
+
+def safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("pages.home")
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = request.form
+    if request.method == "POST":
+        try:
+            result = services().people.register(
+                form.get("name"), form.get("email"), form.get("department"),
+                form.get("password"), form.get("timezone") or "UTC",
+            )
+        except DomainError as error:
+            return render_template("auth/register.html", form=form, error=error), error.status
+        services().settle(result.position)
+        session.clear()
+        session["peer_id"] = str(result.peer_id)
+        return redirect(safe_next(request.args.get("next")))
+    return render_template("auth/register.html", form=form, error=None)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = request.form
+    if request.method == "POST":
+        email = (form.get("email") or "").strip().lower()
+        with services().engine.connect() as c:
+            row = c.execute(sa.select(PeerRow).where(PeerRow.email == email)).first()
+        people = services().people
+        if row is None or not row.active or not people.password_matches(row.password_hash, form.get("password") or ""):
+            error = DomainError("that email and password do not match an account")
+            error.field = "password"
+            return render_template("auth/login.html", form=form, error=error), 401
+        session.clear()
+        session["peer_id"] = row.id
+        return redirect(safe_next(request.args.get("next")))
+    return render_template("auth/login.html", form=form, error=None)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    session.clear()
+    g.peer = None
+    return redirect(url_for("pages.home"))

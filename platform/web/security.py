@@ -1,0 +1,104 @@
+"""Sessions, CSRF and roles for the HTML pages; bearer tokens for the JSON API."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+import sqlalchemy as sa
+from flask import abort, current_app, g, redirect, request, session, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from commonroom.projections.people import PeerRow
+
+TOKEN_MAX_AGE = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class CurrentPeer:
+    id: UUID
+    name: str
+    email: str
+    department: str
+    timezone: str
+    is_organizer: bool
+
+
+def load_peer(peer_id: UUID | str) -> CurrentPeer | None:
+    engine = current_app.extensions["commonroom"].engine
+    with engine.connect() as c:
+        row = c.execute(sa.select(PeerRow).where(PeerRow.id == str(peer_id))).first()
+    if row is None or not row.active:
+        return None
+    return CurrentPeer(UUID(row.id), row.name, row.email, row.department, row.timezone, row.is_organizer)
+
+
+def load_session_peer() -> None:
+    g.peer = None
+    peer_id = session.get("peer_id")
+    if peer_id:
+        g.peer = load_peer(peer_id)
+        if g.peer is None:
+            session.clear()
+
+
+def login_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("peer") is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def organizer_required(view: Callable) -> Callable:
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not g.peer.is_organizer:
+            abort(403, "only organizers can do that")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+# --- CSRF -----------------------------------------------------------------------------------------
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """Every form POST carries the session's token (API routes use bearer tokens instead)."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.blueprint == "api":
+        return
+    if current_app.config.get("CSRF_DISABLED"):
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, "the form expired or came from elsewhere (CSRF check failed); reload the page and try again")
+
+
+# --- API tokens -----------------------------------------------------------------------------------
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="commonroom-api-token")
+
+
+def issue_token(peer_id: UUID) -> str:
+    return _serializer().dumps({"peer": str(peer_id)})
+
+
+def peer_from_token(token: str) -> CurrentPeer | None:
+    try:
+        data = _serializer().loads(token, max_age=TOKEN_MAX_AGE)
+    except (BadSignature, SignatureExpired):
+        return None
+    return load_peer(data.get("peer", ""))

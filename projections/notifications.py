@@ -1,0 +1,105 @@
+"""Notifications: an outbox of who must be told what (promoted from the waitlist, talk moved or
+cancelled, reminder the day before). Rows have deterministic ids (event id + recipient) so a
+rebuild produces the same outbox, and delivery (tracked separately) is never repeated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import singledispatchmethod
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from commonroom.domain.talk import Talk
+from commonroom.projections.base import Base, Projection
+
+
+class NotificationRow(Base):
+    __tablename__ = "notifications"
+    id: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    peer_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    talk_id: Mapped[str] = mapped_column(sa.String(36))
+    kind: Mapped[str] = mapped_column(sa.String(20))  # promoted | moved | cancelled | reminder | signed_up
+    message: Mapped[str] = mapped_column(sa.String(400))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+class AudienceRow(Base):
+    """Who is signed up (confirmed or waitlisted) to each talk: whom a change must reach."""
+
+    __tablename__ = "notification_audience"
+    talk_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    peer_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    confirmed: Mapped[bool]
+
+
+class TalkTitleRow(Base):
+    __tablename__ = "notification_talks"
+    talk_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(120))
+
+
+class NotificationsView(Projection):
+    name = "notifications"
+    tables = [NotificationRow, AudienceRow, TalkTitleRow]
+
+    @singledispatchmethod
+    def handle(self, event: object, s: Session) -> None:
+        """Nobody needs telling."""
+
+    @handle.register(Talk.Proposed)
+    @handle.register(Talk.Revised)
+    def _(self, e, s: Session) -> None:
+        s.merge(TalkTitleRow(talk_id=str(e.originator_id), title=e.title))
+
+    @handle.register
+    def _(self, e: Talk.SignedUp, s: Session) -> None:
+        s.merge(AudienceRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True))
+
+    @handle.register
+    def _(self, e: Talk.Waitlisted, s: Session) -> None:
+        s.merge(AudienceRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=False))
+
+    @handle.register
+    def _(self, e: Talk.SignUpCancelled, s: Session) -> None:
+        row = s.get(AudienceRow, (str(e.originator_id), str(e.peer_id)))
+        if row is not None:
+            s.delete(row)
+
+    @handle.register
+    def _(self, e: Talk.Promoted, s: Session) -> None:
+        s.merge(AudienceRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True))
+        self._tell(s, e, [str(e.peer_id)], "promoted",
+                   "A seat came free: you moved up from the waitlist for “{title}”. See you there!")
+
+    @handle.register
+    def _(self, e: Talk.Rescheduled, s: Session) -> None:
+        self._tell(s, e, self._audience(s, e), "moved",
+                   f"“{{title}}” moved to {e.starts_at:%a %d %b %Y, %H:%M}. Your place is kept.")
+
+    @handle.register
+    def _(self, e: Talk.Cancelled, s: Session) -> None:
+        reason = f" Reason: {e.reason}" if e.reason else ""
+        self._tell(s, e, self._audience(s, e), "cancelled", "“{title}” has been cancelled." + reason)
+
+    @handle.register
+    def _(self, e: Talk.Reminded, s: Session) -> None:
+        self._tell(s, e, self._audience(s, e, confirmed_only=True), "reminder",
+                   "Reminder: “{title}” is tomorrow at lunchtime.")
+
+    @staticmethod
+    def _audience(s: Session, e, confirmed_only: bool = False) -> list[str]:
+        query = sa.select(AudienceRow.peer_id).where(AudienceRow.talk_id == str(e.originator_id))
+        if confirmed_only:
+            query = query.where(AudienceRow.confirmed)
+        return sorted(s.scalars(query))
+
+    @staticmethod
+    def _tell(s: Session, e, peer_ids: list[str], kind: str, template: str) -> None:
+        title_row = s.get(TalkTitleRow, str(e.originator_id))
+        message = template.format(title=title_row.title if title_row else "a talk")
+        for peer_id in peer_ids:
+            s.add(NotificationRow(
+                id=f"{e.originator_id}:{e.originator_version}:{peer_id}", peer_id=peer_id,
+                talk_id=str(e.originator_id), kind=kind, message=message[:400], created_at=e.timestamp,
+            ))

@@ -1,0 +1,169 @@
+"""Speaker schedule: the programme's shape (weekdays over time, rooms, days off) and every talk's
+slot, status and seat counts. The calendar page derives lunch slots from these rows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from functools import singledispatchmethod
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from commonroom.domain.programme import Programme
+from commonroom.domain.talk import Talk
+from commonroom.projections.base import Base, Projection
+
+
+class ProgrammeRow(Base):
+    __tablename__ = "programme"
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    name: Mapped[str] = mapped_column(sa.String(80))
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    lunch_start: Mapped[time]
+    lunch_minutes: Mapped[int]
+
+
+class WeekdaysRow(Base):
+    __tablename__ = "programme_weekdays"
+    effective_from: Mapped[date] = mapped_column(primary_key=True)
+    weekdays: Mapped[str] = mapped_column(sa.String(20))  # "0,1,2"
+
+
+class RoomRow(Base):
+    __tablename__ = "programme_rooms"
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(60))
+    capacity: Mapped[int]
+
+
+class DayOffRow(Base):
+    __tablename__ = "programme_days_off"
+    day: Mapped[date] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.String(80))
+
+
+class TalkRow(Base):
+    __tablename__ = "talks"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    speaker_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    title: Mapped[str] = mapped_column(sa.String(120))
+    abstract: Mapped[str] = mapped_column(sa.Text)
+    topics: Mapped[str] = mapped_column(sa.String(400))  # comma separated
+    status: Mapped[str] = mapped_column(sa.String(12), index=True)
+    day: Mapped[date | None] = mapped_column(index=True)
+    room_id: Mapped[str | None] = mapped_column(sa.String(40))
+    starts_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    capacity: Mapped[int] = mapped_column(default=0)
+    confirmed: Mapped[int] = mapped_column(default=0)
+    waitlisted: Mapped[int] = mapped_column(default=0)
+    sequence: Mapped[int] = mapped_column(default=0)
+    cancel_reason: Mapped[str] = mapped_column(sa.String(300), default="")
+    proposed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ScheduleView(Projection):
+    name = "schedule"
+    tables = [ProgrammeRow, WeekdaysRow, RoomRow, DayOffRow, TalkRow]
+
+    @singledispatchmethod
+    def handle(self, event: object, s: Session) -> None:
+        """Not a schedule event."""
+
+    # --- programme ------------------------------------------------------------------------------
+    @handle.register
+    def _(self, e: Programme.Started, s: Session) -> None:
+        s.merge(ProgrammeRow(id=1, name=e.name, timezone=e.timezone, lunch_start=e.lunch_start,
+                             lunch_minutes=e.lunch_minutes))
+
+    @handle.register
+    def _(self, e: Programme.LunchChanged, s: Session) -> None:
+        row = s.get(ProgrammeRow, 1)
+        row.lunch_start, row.lunch_minutes = e.lunch_start, e.lunch_minutes
+
+    @handle.register
+    def _(self, e: Programme.WeekdaysChanged, s: Session) -> None:
+        s.merge(WeekdaysRow(effective_from=e.effective_from, weekdays=",".join(map(str, e.weekdays))))
+
+    @handle.register
+    def _(self, e: Programme.RoomAdded, s: Session) -> None:
+        s.merge(RoomRow(id=e.room_id, name=e.name, capacity=e.capacity))
+
+    @handle.register
+    def _(self, e: Programme.RoomCapacityChanged, s: Session) -> None:
+        s.get(RoomRow, e.room_id).capacity = e.capacity
+
+    @handle.register
+    def _(self, e: Programme.RoomRemoved, s: Session) -> None:
+        s.delete(s.get(RoomRow, e.room_id))
+
+    @handle.register
+    def _(self, e: Programme.DayOffAdded, s: Session) -> None:
+        s.merge(DayOffRow(day=e.day, reason=e.reason))
+
+    @handle.register
+    def _(self, e: Programme.DayOffRemoved, s: Session) -> None:
+        row = s.get(DayOffRow, e.day)
+        if row is not None:
+            s.delete(row)
+
+    # --- talks ----------------------------------------------------------------------------------
+    @handle.register
+    def _(self, e: Talk.Proposed, s: Session) -> None:
+        s.merge(TalkRow(
+            id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title, abstract=e.abstract,
+            topics=",".join(e.topics), status="proposed", capacity=0, confirmed=0, waitlisted=0,
+            sequence=0, cancel_reason="", proposed_at=e.timestamp, updated_at=e.timestamp,
+        ))
+
+    def _talk(self, s: Session, e) -> TalkRow:
+        row = s.get(TalkRow, str(e.originator_id))
+        row.updated_at = e.timestamp
+        return row
+
+    @handle.register
+    def _(self, e: Talk.Revised, s: Session) -> None:
+        row = self._talk(s, e)
+        row.title, row.abstract, row.topics = e.title, e.abstract, ",".join(e.topics)
+
+    @handle.register
+    def _(self, e: Talk.Withdrawn, s: Session) -> None:
+        self._talk(s, e).status = "withdrawn"
+
+    @handle.register(Talk.Scheduled)
+    @handle.register(Talk.Rescheduled)
+    def _(self, e, s: Session) -> None:
+        row = self._talk(s, e)
+        row.status, row.day, row.room_id = "scheduled", e.day, e.room_id
+        row.starts_at, row.ends_at, row.capacity = e.starts_at, e.ends_at, e.capacity
+        if isinstance(e, Talk.Rescheduled):
+            row.sequence += 1
+
+    @handle.register
+    def _(self, e: Talk.Cancelled, s: Session) -> None:
+        row = self._talk(s, e)
+        row.status, row.cancel_reason = "cancelled", e.reason
+        row.sequence += 1
+
+    @handle.register
+    def _(self, e: Talk.SignedUp, s: Session) -> None:
+        self._talk(s, e).confirmed += 1
+
+    @handle.register
+    def _(self, e: Talk.Waitlisted, s: Session) -> None:
+        self._talk(s, e).waitlisted += 1
+
+    @handle.register
+    def _(self, e: Talk.Promoted, s: Session) -> None:
+        row = self._talk(s, e)
+        row.waitlisted -= 1
+        row.confirmed += 1
+
+    @handle.register
+    def _(self, e: Talk.SignUpCancelled, s: Session) -> None:
+        row = self._talk(s, e)
+        if e.was_waitlisted:
+            row.waitlisted -= 1
+        else:
+            row.confirmed -= 1

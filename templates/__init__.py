@@ -1,0 +1,1 @@
+"""Jinja templates (package so they ship in the wheel)."""
