@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 import commonroom.templates
 from commonroom.domain.errors import DomainError
 from commonroom.platform.bootstrap import bootstrap, settings_from_env
+from commonroom.platform.eventstore import REQUEST_ID
 from commonroom.platform.web import security
 
 log = logging.getLogger("commonroom.web")
@@ -50,22 +51,35 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from commonroom.platform.web import auth, feeds, pages, programme, talks
-    from commonroom.platform.web import api
+    from commonroom.platform.web import api, health
 
-    for module in (auth, pages, programme, talks, feeds, api):
+    for module in (auth, pages, programme, talks, feeds, api, health):
         app.register_blueprint(module.bp)
 
 
 def _register_hooks(app: Flask) -> None:
     @app.before_request
     def _before() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.request_id = (request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16])[:64]
+        g.request_token = REQUEST_ID.set(g.request_id)
         g.started = time.perf_counter()
         security.load_session_peer()
         security.check_csrf()
 
+    @app.teardown_request
+    def _teardown(_error) -> None:
+        token = g.pop("request_token", None)
+        if token is not None:
+            REQUEST_ID.reset(token)
+
     @app.after_request
     def _after(response):
+        peer = g.get("peer")
+        log.info("request", extra={"fields": {
+            "request_id": g.get("request_id"), "method": request.method, "path": request.path,
+            "status": response.status_code, "peer": str(peer.id) if peer else None,
+            "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+        }})
         response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -7,6 +7,7 @@ recorder (WAL, synchronous=FULL), ``postgresql://user@host:port/db`` -> its Post
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from datetime import date, time
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
@@ -18,6 +19,11 @@ from commonroom.domain.lunchday import LunchDay
 from commonroom.domain.peer import EmailClaim, Peer
 from commonroom.domain.programme import Programme
 from commonroom.domain.talk import Talk
+
+
+# The web layer sets this per request; every event saved meanwhile records it as metadata
+# (``request_id``) beside the acting peer (``by``), so an event can be traced to its request log.
+REQUEST_ID: ContextVar[str | None] = ContextVar("commonroom_request_id", default=None)
 
 
 class DateAsISO(Transcoding):
@@ -99,6 +105,13 @@ class EventStore(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
         transcoder.register(TimeAsISO())
+
+    def _record(self, processing_event):  # type: ignore[override]
+        request_id = REQUEST_ID.get()
+        if request_id:
+            for domain_event in processing_event.events:
+                object.__setattr__(domain_event, "request_id", request_id)
+        return super()._record(processing_event)
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(max_notification_id)`` after every save in this process."""

@@ -1,0 +1,99 @@
+"""Accounts: register, sign in, sign out, CSRF, throttling, security headers."""
+
+import sqlalchemy as sa
+
+from commonroom.projections.people import PeerRow
+
+
+def test_a_new_user_registers_and_is_signed_in(client, auth):
+    response = auth.register()
+    assert response.status_code == 302
+    page = client.get("/me").get_data(as_text=True)
+    assert "Ada Lovelace" in page
+
+
+def test_passwords_are_stored_hashed_never_in_clear(app, auth):
+    auth.register(password="correct horse")
+    with app.extensions["commonroom"].engine.connect() as c:
+        stored = c.execute(sa.select(PeerRow.password_hash)).scalar_one()
+    assert "correct horse" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_registering_an_email_twice_shows_the_form_again_naming_the_email(client, auth):
+    auth.register(email="ada@example.org")
+    auth.logout()
+    response = auth.register(name="Other", email="ADA@Example.org")
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "already registered" in page and 'aria-invalid="true"' in page and 'value="Other"' in page
+
+
+def test_bad_registration_input_names_the_field_and_writes_nothing(app, auth):
+    head = app.extensions["commonroom"].store.max_notification_id()
+    for data, field in [
+        ({"name": ""}, "name"),
+        ({"email": "not-an-email"}, "email"),
+        ({"password": "short"}, "password"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"name": "x" * 500}, "name"),
+    ]:
+        form = {"name": "Ada", "email": "ada@example.org", "department": "Audit", "password": "long enough"}
+        form.update(data)
+        response = auth.post("/register", form)
+        assert response.status_code == 422, data
+        assert f'id="e-{field}"' in response.get_data(as_text=True)
+    assert app.extensions["commonroom"].store.max_notification_id() == head
+
+
+def test_sign_in_and_out(client, auth):
+    auth.register()
+    auth.logout()
+    assert client.get("/me").status_code == 302
+    assert auth.login().status_code == 302
+    assert client.get("/me").status_code == 200
+
+
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(auth):
+    auth.register()
+    auth.logout()
+    response = auth.login(password="wrong password")
+    assert response.status_code == 401
+    assert "do not match" in response.get_data(as_text=True)
+
+
+def test_repeated_failed_sign_ins_are_throttled(auth):
+    auth.register(email="grace@example.org")
+    auth.logout()
+    statuses = [auth.login(email="grace@example.org", password="nope nope").status_code for _ in range(6)]
+    assert statuses[:5] == [401] * 5
+    assert statuses[5] == 429
+
+
+def test_a_form_post_without_the_csrf_token_is_refused(client):
+    response = client.post("/register", data={"name": "Eve", "email": "eve@example.org",
+                                               "department": "X", "password": "long enough"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+
+
+def test_pages_carry_security_headers_and_a_request_id(client):
+    response = client.get("/")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Request-Id"]
+
+
+def test_events_record_the_request_that_caused_them(app, client, auth):
+    auth.post("/register", {"name": "Ada", "email": "ada@example.org", "department": "Audit",
+                            "password": "long enough"}, headers={"X-Request-Id": "req-123"})
+    store = app.extensions["commonroom"].store
+    events = [store.mapper.to_domain_event(n) for n in store.recorder.select_notifications(start=1, limit=10)]
+    assert events and all(getattr(e, "request_id", None) == "req-123" for e in events)
+    assert all(e.by == events[0].originator_id for e in events if hasattr(e, "by"))
+
+
+def test_a_next_parameter_cannot_redirect_off_site(auth):
+    response = auth.post("/register?next=//evil.example", {
+        "name": "Ada", "email": "ada@example.org", "department": "Audit", "password": "long enough"})
+    assert response.headers["Location"] == "/"
