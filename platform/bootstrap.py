@@ -148,7 +148,10 @@ class Follower(threading.Thread):
 
     def run(self) -> None:
         if not is_sqlite(self.app.database_url):
-            threading.Thread(target=self._listen, name="commonroom-listen", daemon=True).start()
+            from commonroom.platform.listen import start_listener
+
+            start_listener(self.app.database_url, self.app.store.recorder.channel_name, self.wake, self.stopping,
+                           self.POLL_SECONDS)
         while not self.stopping.is_set():
             self.wake.wait(self.POLL_SECONDS)
             self.wake.clear()
@@ -158,20 +161,4 @@ class Follower(threading.Thread):
                 self.app.projector.catch_up()
             except Exception:  # keep following; the next wake retries from the committed position
                 log.exception("projection catch-up failed")
-                self.stopping.wait(self.POLL_SECONDS)
-
-    def _listen(self) -> None:
-        import psycopg
-
-        url = self.app.database_url.replace("postgresql+psycopg://", "postgresql://")
-        channel = self.app.store.recorder.channel_name
-        while not self.stopping.is_set():
-            try:
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(f'LISTEN "{channel}"')
-                    while not self.stopping.is_set():
-                        for _ in conn.notifies(timeout=self.POLL_SECONDS, stop_after=1):
-                            self.wake.set()
-            except Exception:  # database restarting: try again shortly
-                log.warning("LISTEN connection lost; retrying", exc_info=True)
                 self.stopping.wait(self.POLL_SECONDS)

@@ -1,0 +1,102 @@
+"""The long-running projection worker: one per view group, restartable, never two at once.
+
+A worker first takes an exclusive lock for its group and holds it while it runs: a PostgreSQL
+advisory lock on a dedicated connection (released by the server if the worker dies, even by
+``kill -9``), or on SQLite an ``flock`` on a file beside the database (released by the kernel).
+A second worker for the same group waits for the lock instead of processing the same events.
+Exactly-once does not depend on the lock (the projector locks tracking rows per batch); the lock
+just keeps a spare worker idle instead of contending.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from commonroom.platform.bootstrap import Commonroom, is_sqlite
+from commonroom.platform.listen import start_listener
+from commonroom.projections.runner import Projector
+
+log = logging.getLogger(__name__)
+
+
+def lock_key(group: str) -> int:
+    digest = hashlib.blake2b(f"commonroom-projections:{group}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def worker_lock(database_url: str, group: str, on_wait: Callable[[], None] | None = None):
+    """Hold the group's lock for the duration of the block (waiting for it if taken)."""
+    if is_sqlite(database_url):
+        path = Path(database_url.split("://", 1)[1][1:] + f".{group}.worker.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait:
+                    on_wait()
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    import psycopg
+
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        key = lock_key(group)
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+            if on_wait:
+                on_wait()
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def group_projector(app: Commonroom, views: list[str] | None) -> Projector:
+    if not views:
+        return app.projector
+    chosen = [app.projector.view(name) for name in views]
+    base = app.projector
+    return Projector(base.engine, base.recorder, base.mapper, chosen, batch_size=base.batch_size)
+
+
+def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,
+               poll_seconds: float = 0.5, on_wait: Callable[[], None] | None = None,
+               on_progress: Callable[[int], None] | None = None) -> None:
+    """Take the group's lock, then catch up and follow until ``stop`` is set."""
+    group = ",".join(sorted(views)) if views else "all"
+    projector = group_projector(app, views)
+    wake = threading.Event()
+    app.store.on_saved(lambda _position: wake.set())
+    with worker_lock(app.database_url, group, on_wait=on_wait):
+        log.info("projection worker holds the lock", extra={"fields": {"group": group, "pid": os.getpid()}})
+        if not is_sqlite(app.database_url):
+            start_listener(app.database_url, app.store.recorder.channel_name, wake, stop, poll_seconds)
+        while not stop.is_set():
+            try:
+                read = projector.catch_up()
+                if read and on_progress:
+                    on_progress(read)
+            except Exception:  # database restarting: keep the lock, try again shortly
+                log.warning("catch-up failed; retrying", exc_info=True)
+                time.sleep(poll_seconds)
+            wake.wait(poll_seconds)
+            wake.clear()
+

@@ -1,0 +1,67 @@
+"""The projection worker: one per view group at a time, a second waits on the lock."""
+
+import threading
+
+import pytest
+
+from commonroom.platform.bootstrap import bootstrap
+from commonroom.platform.worker import run_worker
+
+
+@pytest.fixture
+def two_processes_worth(database_url, clock):
+    first = bootstrap(database_url, clock=clock, inline_projections=False)
+    second = bootstrap(database_url, clock=clock, inline_projections=False)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def start(app, views, **kwargs):
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(app, views, stop), kwargs=kwargs, daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_a_second_worker_for_the_same_views_waits_then_takes_over(two_processes_worth):
+    first, second = two_processes_worth
+    # Given a worker following the log
+    stop_first, first_thread = start(first, ["people"])
+    # When a second worker for the same views starts
+    waiting = threading.Event()
+    stop_second, second_thread = start(second, ["people"], on_wait=waiting.set)
+    # Then it waits for the lock instead of processing
+    assert waiting.wait(10)
+    position = first.people.register("Ada", "ada@example.org", "Audit", "long enough").position
+    assert _wait_position(first, "people", position)
+    # And when the first stops, the second takes over and keeps the view current
+    stop_first.set()
+    first_thread.join(10)
+    later = first.people.register("Bob", "bob@example.org", "Tax", "long enough").position
+    assert _wait_position(second, "people", later)
+    stop_second.set()
+    second_thread.join(10)
+
+
+def test_workers_for_different_view_groups_run_side_by_side(two_processes_worth):
+    first, second = two_processes_worth
+    stop_a, thread_a = start(first, ["people"])
+    stop_b, thread_b = start(second, ["schedule", "attendance", "notifications"])
+    position = first.people.register("Ada", "ada@example.org", "Audit", "long enough").position
+    assert _wait_position(first, "people", position)
+    assert _wait_position(second, "schedule", position)
+    for stop, thread in ((stop_a, thread_a), (stop_b, thread_b)):
+        stop.set()
+        thread.join(10)
+
+
+def _wait_position(app, view, position, timeout=10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.projector.positions()[view] >= position:
+            return True
+        time.sleep(0.02)
+    return False
