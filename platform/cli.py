@@ -102,6 +102,84 @@ def grant_organizer(email: str) -> None:
     click.echo(f"{email} is now an organizer")
 
 
+# --- demo and backup ------------------------------------------------------------------------------
+@main.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing (and say so) when the store already has events.")
+@click.option("--peers", default=48, show_default=True, type=click.IntRange(10, 1000), help="How many people.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Random seed: the same seed, the same story.")
+@with_appcontext
+def demo(if_empty: bool, peers: int, seed: int) -> None:
+    """Seed a demo organisation: three months of lunch talks and the next four weeks."""
+    from commonroom.platform.demo import DEMO_PASSWORD, seed_demo
+
+    app = services()
+    existing = app.store.max_notification_id()
+    if existing:
+        message = f"the event store already has {existing} events; the demo seeds an empty store only"
+        if if_empty:
+            click.echo(f"{message}: nothing to do")
+            return
+        raise click.ClickException(f"{message} (use --if-empty to skip quietly)")
+    with click.progressbar(length=1000, label="Seeding the demo", file=sys.stderr) as bar:
+        done = [0]
+
+        def progress(fraction: float) -> None:
+            reached = min(int(fraction * 1000), 1000)
+            bar.update(reached - done[0])
+            done[0] = reached
+
+        summary = seed_demo(app, peers=peers, seed=seed, on_progress=progress)
+    click.echo(f"Seeded {summary.peers} peers, {summary.talks} talks, {summary.sign_ups} sign-ups, "
+               f"{summary.attendance} attendance marks, {summary.feedback} ratings: {summary.events} events "
+               f"in {summary.seconds:.1f}s")
+    click.echo(f"Sign in as {', '.join(summary.organizers)} (organizer) or any peer such as "
+               f"grace@example.org; every password is {DEMO_PASSWORD!r}")
+
+
+@main.group()
+def events() -> None:
+    """The event log: export and import as JSON lines."""
+
+
+@events.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8", lazy=True))
+@with_appcontext
+def events_export(file) -> None:
+    """Write every event to FILE (- for stdout), one JSON object a line."""
+    from commonroom.platform.backup import export_events
+
+    app = services()
+    with click.progressbar(length=max(app.store.max_notification_id(), 1), label="Exporting",
+                           file=sys.stderr) as bar:
+        written = export_events(app, file, progress=bar.update)
+    click.echo(f"exported {written} events", err=True)
+
+
+@events.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@with_appcontext
+def events_import(file) -> None:
+    """Load an export from FILE (- for stdin) into an empty store, then build the read models."""
+    from commonroom.platform.backup import ImportRefused, import_events
+
+    app = services()
+    started = time.perf_counter()
+    count = [0]
+
+    def progress(batch: int) -> None:  # the length of an import read from a pipe is unknown
+        count[0] += batch
+        click.echo(f"\rImporting: {count[0]} events", nl=False, err=True)
+
+    try:
+        imported = import_events(app, file, progress=progress)
+    except (ImportRefused, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if count[0]:
+            click.echo(err=True)
+    click.echo(f"imported {imported} events in {time.perf_counter() - started:.1f}s; read models are up to date")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)

@@ -1,0 +1,377 @@
+"""A believable demo organisation, seeded through the same services the web app uses.
+
+Every peer, talk, sign-up and rating is a real command on ``PeopleService``, ``ProgrammeService``
+and ``TalkService``, so the domain's rules apply to the demo as to anyone. Those rules refuse to
+schedule a talk into the past or to sign up after a talk has started, so the demo does not write
+history directly: it plans three months of plausible actions, sorts them by the moment each
+would have happened, and performs them in order while a ``DemoClock`` (the services' clock) is
+moved forward to that moment. The domain's decisions (is the slot in the future? has the talk
+started? is attendance recorded after the start?) therefore see the demo's moment.
+
+One honest caveat: each event's ``timestamp`` comes from the eventsourcing domain's own clock, so
+every demo event is stamped with the real time the demo ran ("registered at", "signed up at" in
+the read models are all "just now"), while dates that the domain decides with (talk days, lunch
+times, weekday changes, days off) follow the demo's timeline.
+
+Passwords: every demo account's password is ``commonroom``. Registration goes through
+``PeopleService.register``; the demo's subclass only remembers the one hash (scrypt costs about
+0.2 s a call, which would dominate the run) instead of hashing the same password again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from commonroom.platform.bootstrap import Commonroom
+from commonroom.platform.services import Clock, PeopleService, ProgrammeService, TalkService
+from commonroom.projections.attendance import SignUpRow
+
+DEMO_PASSWORD = "commonroom"
+ORGANIZER_EMAIL = "ada@example.org"
+PROGRAMME_TZ = "Europe/London"
+LUNCH_START, LUNCH_MINUTES = time(12, 30), 45
+GROWTH = ([2], [1, 3], [0, 2, 4], [0, 1, 2, 3, 4])  # Wed -> Tue+Thu -> Mon+Wed+Fri -> every weekday
+ANNOUNCE_DAYS = 28  # weekday changes and new rooms are announced four weeks ahead
+ROOMS = (("Library", 12, 0), ("Atrium", 20, 0), ("Boardroom", 8, 2))  # name, seats, growth stage added
+
+SKILLS = {
+    "Audit": ["IFRS 17", "Audit sampling", "Internal controls", "Revenue recognition", "Journal testing"],
+    "Tax": ["Transfer pricing", "VAT", "Pillar Two", "R&D tax credits", "Payroll tax"],
+    "Advisory": ["Due diligence", "Financial modelling", "Valuation", "Workshop facilitation", "Storytelling"],
+    "Risk": ["Cyber risk", "Model validation", "Fraud detection", "Operational resilience", "ESG reporting"],
+    "IT": ["Python", "SQL", "Power BI", "Cloud security", "Process automation"],
+    "HR": ["Coaching", "Interviewing", "Feedback conversations", "Wellbeing", "Onboarding"],
+    "Finance": ["Excel power tips", "Forecasting", "Treasury", "Cost allocation", "Procurement"],
+}
+FIRST_NAMES = (
+    "Ada Grace Omar Priya Lukas Mei Tomasz Amara Jonas Sofia Kwame Ingrid Rahul Chloe Mateo Aisha "
+    "Felix Hannah Diego Yuki Noah Leila Samuel Freya Arjun Elena Kofi Maja Ravi Nina Oscar Zara Hugo "
+    "Ines Tariq Clara Ben Anya Malik Ruth Emil Fatima Jakub Lena Ikenna Olivia Pedro Sana Theo Vera "
+    "Wei Alice Marcus Nadia Kenji Rosa Stefan Tara Viktor Yara Leon Bianca"
+).split()
+SURNAMES = (
+    "Lovelace Hopper Haddad Sharma Becker Chen Nowak Okafor Lindqvist Rossi Mensah Berg Iyer Martin "
+    "Garcia Rahman Vogel Cohen Fernandes Tanaka Williams Karimi Osei Jensen Patel Petrova Boateng "
+    "Kowalski Menon Novak Andersson Malik Dubois Costa Aziz Moreau Clarke Ivanova Bello Schmidt"
+).split()
+TITLES = (
+    "{0} in thirty minutes", "What I wish I had known about {0}", "{0}: lessons from the field",
+    "A practical introduction to {0}", "{0} without the jargon", "Five mistakes we made with {0}",
+    "{0} for the rest of us", "Getting started with {0}",
+)
+COMMENTS = ("", "", "Really useful, thanks!", "Clear and practical.", "Would love a follow-up session.",
+            "A bit fast for me, but great slides.", "Learned something I can use tomorrow.")
+
+
+class DemoClock(Clock):
+    """The services' clock during the demo: it reads whatever moment the demo has reached."""
+
+    def __init__(self, moment: datetime | None = None) -> None:
+        self.moment = moment or datetime.now(timezone.utc)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+class HashOncePeople(PeopleService):
+    """``PeopleService`` that hashes each distinct password once and reuses the hash."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._hashes: dict[str, str] = {}
+
+    def hash_password(self, password: object) -> str:  # type: ignore[override]
+        key = password if isinstance(password, str) else repr(password)
+        if key not in self._hashes:
+            self._hashes[key] = PeopleService.hash_password(password)
+        return self._hashes[key]
+
+
+def with_clock(app: Commonroom, clock: Clock) -> Commonroom:
+    """The same store and read models, with services that run on ``clock`` (do not ``close()`` it)."""
+    args = (app.store, clock, app.people.locks, app.stats)
+    return replace(app, clock=clock, people=HashOncePeople(*args), programme=ProgrammeService(*args),
+                   talks=TalkService(*args), _follower=None)
+
+
+@dataclass
+class DemoSummary:
+    peers: int = 0
+    talks: int = 0
+    sign_ups: int = 0
+    attendance: int = 0
+    feedback: int = 0
+    events: int = 0
+    seconds: float = 0.0
+    organizers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DemoPeer:
+    name: str
+    email: str
+    department: str
+    joined: datetime
+    offers: list[str]
+    wants: list[str]
+    peer_id: UUID | None = None
+    talks: int = 0
+    speaks_on: date | None = None
+
+
+class Timeline:
+    """Actions to perform, each at its moment, in the order of their moments (then of planning)."""
+
+    def __init__(self, clock: DemoClock, until: datetime) -> None:
+        self.clock, self.until = clock, until
+        self._heap: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._planned = 0
+
+    def at(self, moment: datetime, action: Callable[[], None]) -> None:
+        """Plan ``action``; actions whose moment has not come yet (after ``until``) never happen."""
+        if moment <= self.until:
+            self._planned += 1
+            heapq.heappush(self._heap, (moment, self._planned, action))
+
+    def run(self, on_step: Callable[[datetime], None] | None = None) -> None:
+        while self._heap:
+            moment, _, action = heapq.heappop(self._heap)
+            self.clock.moment = moment
+            action()
+            if on_step is not None:
+                on_step(moment)
+
+
+def seed_demo(app: Commonroom, *, peers: int = 48, seed: int = 1, weeks_back: int = 13, weeks_ahead: int = 4,
+              on_progress: Callable[[float], None] | None = None) -> DemoSummary:
+    """Seed an empty store with an organisation whose programme started ``weeks_back`` weeks ago.
+
+    ``on_progress`` receives the fraction (0..1) of the demo's timeline performed so far.
+    """
+    started = _time.perf_counter()
+    head_before = app.store.max_notification_id()
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    clock = DemoClock(now)
+    demo = with_clock(app, clock)
+    timeline = Timeline(clock, until=now)
+    seeder = _Seeder(demo, random.Random(seed), timeline, now, weeks_back, weeks_ahead)
+    seeder.plan(peers)
+    span = (now - seeder.opening).total_seconds()
+    timeline.run(None if on_progress is None else
+                 lambda moment: on_progress((moment - seeder.opening).total_seconds() / span))
+    app.projector.catch_up()
+    summary = seeder.summary
+    summary.events = app.store.max_notification_id() - head_before
+    summary.seconds = _time.perf_counter() - started
+    return summary
+
+
+class _Seeder:
+    """Plans the organisation's history onto the timeline (one method per kind of thing)."""
+
+    def __init__(self, app: Commonroom, rng: random.Random, timeline: Timeline, now: datetime,
+                 weeks_back: int, weeks_ahead: int) -> None:
+        self.app, self.rng, self.timeline, self.now = app, rng, timeline, now
+        today = now.date()
+        self.first_day = today - timedelta(weeks=weeks_back, days=today.weekday())  # a Monday
+        self.last_day = today + timedelta(weeks=weeks_ahead)
+        self.opening = datetime.combine(self.first_day - timedelta(days=28), time(9), tzinfo=timezone.utc)
+        step = max(1, weeks_back // (len(GROWTH) - 1))
+        self.stages = [self.first_day + timedelta(weeks=step * k) for k in range(len(GROWTH))]
+        self.peers: list[DemoPeer] = []
+        self.organizer: DemoPeer | None = None
+        self.days_off: dict[date, str] = {}
+        self.summary = DemoSummary()
+
+    # --- shape of the programme (computed up front so talks are planned into real slots) -------
+    def stage(self, day: date) -> int:
+        return max(k for k, effective in enumerate(self.stages) if effective <= day)
+
+    def is_lunch_day(self, day: date) -> bool:
+        return day >= self.first_day and day.weekday() in GROWTH[self.stage(day)] and day not in self.days_off
+
+    def lunch_days(self) -> list[date]:
+        days = (self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1))
+        return [d for d in days if self.is_lunch_day(d)]
+
+    def plan(self, peers: int) -> None:
+        self.plan_peers(peers)
+        self.plan_programme()
+        for day in self.lunch_days():
+            self.plan_day(day)
+        self.plan_open_proposals()
+
+    # --- people ---------------------------------------------------------------------------------
+    def plan_peers(self, count: int) -> None:
+        departments = list(SKILLS)
+        for n in range(count):
+            first = FIRST_NAMES[n % len(FIRST_NAMES)]
+            surname = "Lovelace" if n == 0 else self.rng.choice(SURNAMES)
+            local = first.lower() if n < len(FIRST_NAMES) else f"{first}.{surname}{n}".lower()
+            department = "Audit" if n == 0 else departments[n % len(departments)]
+            own, others = SKILLS[department], [s for d in departments if d != department for s in SKILLS[d]]
+            offers = self.rng.sample(own, self.rng.choice((0, 1, 2, 2, 3)))
+            wants = self.rng.sample(others, self.rng.choice((1, 2, 3)))
+            # most joined in the month before the launch, a few came later
+            days = self.rng.uniform(0, 27) if self.rng.random() < 0.8 else self.rng.uniform(28, 70)
+            joined = self.opening + timedelta(minutes=n) if n == 0 else self.opening + timedelta(days=days)
+            peer = DemoPeer(f"{first} {surname}", f"{local}@example.org", department, joined, offers, wants)
+            self.peers.append(peer)
+            self.timeline.at(joined, lambda p=peer: self.register(p))
+        self.organizer = self.peers[0]
+        self.organizer.offers = ["Workshop facilitation", "Audit sampling"]
+
+    def register(self, peer: DemoPeer) -> None:
+        people = self.app.people
+        peer.peer_id = people.register(peer.name, peer.email, peer.department, DEMO_PASSWORD, PROGRAMME_TZ).peer_id
+        for skill in peer.offers:
+            people.offer_skill(peer.peer_id, skill, by=peer.peer_id)
+        for skill in peer.wants:
+            people.want_skill(peer.peer_id, skill, by=peer.peer_id)
+        if peer is self.organizer:
+            people.grant_organizer(peer.peer_id, by=peer.peer_id)  # the first organizer, as the CLI does
+            self.summary.organizers.append(peer.email)
+        self.summary.peers += 1
+
+    # --- the programme --------------------------------------------------------------------------
+    def plan_programme(self) -> None:
+        ada, launch = self.organizer, self.opening + timedelta(hours=1)
+        change = self.app.programme.change
+
+        def start() -> None:
+            self.app.programme.start("Mini-scule", PROGRAMME_TZ, LUNCH_START, LUNCH_MINUTES, by=ada.peer_id)
+
+        self.timeline.at(launch, start)
+        for name, capacity, stage in ROOMS:
+            moment = max(launch, self.at_nine(self.stages[stage] - timedelta(days=ANNOUNCE_DAYS)))
+            self.timeline.at(moment + timedelta(minutes=5), lambda n=name, c=capacity: change(
+                lambda p: p.add_room(n, c, by=ada.peer_id), by=ada.peer_id))
+        for effective, weekdays in zip(self.stages, GROWTH):
+            moment = max(launch, self.at_nine(effective - timedelta(days=ANNOUNCE_DAYS))) + timedelta(minutes=10)
+            self.timeline.at(moment, lambda e=effective, w=weekdays: change(
+                lambda p: p.change_weekdays(w, e, by=ada.peer_id), by=ada.peer_id))
+        self.plan_day_off(self.stages[1] + timedelta(weeks=1), "Company offsite")
+        self.plan_day_off(self.now.date() + timedelta(weeks=2), "Firm-wide training day")
+
+    def plan_day_off(self, near: date, reason: str) -> None:
+        day = next(d for d in (near + timedelta(days=n) for n in range(14)) if self.is_lunch_day(d))
+        self.days_off[day] = reason
+        ada, moment = self.organizer, self.at_nine(day - timedelta(days=21))
+        self.timeline.at(max(moment, self.opening + timedelta(hours=2)), lambda: self.app.programme.change(
+            lambda p: p.add_day_off(day, reason, by=ada.peer_id), by=ada.peer_id))
+
+    @staticmethod
+    def at_nine(day: date) -> datetime:
+        return datetime.combine(day, time(9), tzinfo=timezone.utc)
+
+    # --- talks ----------------------------------------------------------------------------------
+    def plan_day(self, day: date) -> None:
+        starts = datetime.combine(day, LUNCH_START, tzinfo=ZoneInfo(PROGRAMME_TZ))
+        rooms = [r for r in ROOMS if self.stages[r[2]] <= day]
+        count = min(len(rooms), self.rng.choices((1, 2, 3), weights=(50, 38, 12))[0])
+        for name, capacity, _ in self.rng.sample(rooms, count):
+            proposed = starts - timedelta(days=self.rng.uniform(8, 24))
+            speaker = self.pick_speaker(proposed, day)
+            if speaker is not None:
+                self.plan_talk(speaker, starts, name.lower(), capacity, max(proposed, speaker.joined + timedelta(hours=1)))
+
+    def pick_speaker(self, before: datetime, day: date) -> DemoPeer | None:
+        ready = [p for p in self.peers if p.offers and p.joined < before and p.speaks_on != day]
+        if not ready:
+            return None
+        fewest = min(p.talks for p in ready)
+        speaker = self.rng.choice([p for p in ready if p.talks == fewest])
+        speaker.talks += 1
+        speaker.speaks_on = day
+        return speaker
+
+    def proposal(self, speaker: DemoPeer) -> tuple[str, str, list[str]]:
+        topics = self.rng.sample(speaker.offers, min(len(speaker.offers), self.rng.choice((1, 1, 2))))
+        title = self.rng.choice(TITLES).format(topics[0])
+        abstract = (f"{speaker.name.split()[0]} from {speaker.department} shares how the team uses "
+                    f"{' and '.join(topics)} day to day, with examples and time for questions.")
+        return title, abstract, topics
+
+    def plan_talk(self, speaker: DemoPeer, starts: datetime, room_id: str, capacity: int, proposed: datetime) -> None:
+        proposed = min(proposed, self.now - timedelta(minutes=30))
+        scheduled = proposed + timedelta(minutes=self.rng.randint(5, 25))
+        title, abstract, topics = self.proposal(speaker)
+        talk: dict = {}
+
+        def propose() -> None:
+            talk["id"] = self.propose(speaker, title, abstract, topics)
+
+        def schedule() -> None:
+            self.app.talks.schedule(talk["id"], starts.date(), room_id, by=speaker.peer_id)
+
+        self.timeline.at(proposed, propose)
+        self.timeline.at(scheduled, schedule)
+        self.plan_sign_ups(talk, speaker, topics, capacity, scheduled, starts)
+        ends = starts + timedelta(minutes=LUNCH_MINUTES)
+        self.timeline.at(ends + timedelta(minutes=self.rng.randint(5, 90)), lambda: self.record_attendance(talk, speaker, ends))
+
+    def plan_open_proposals(self) -> None:
+        for speaker in self.rng.sample([p for p in self.peers if p.offers], 4):
+            title, abstract, topics = self.proposal(speaker)
+            moment = self.now - timedelta(days=self.rng.uniform(0.5, 6))
+            self.timeline.at(max(moment, speaker.joined + timedelta(hours=1)),
+                             lambda s=speaker, t=title, a=abstract, ts=topics: self.propose(s, t, a, ts))
+
+    def propose(self, speaker: DemoPeer, title: str, abstract: str, topics: list[str]) -> UUID:
+        talk_id, _ = self.app.talks.propose(speaker.peer_id, title, abstract, topics)
+        self.summary.talks += 1
+        return talk_id
+
+    # --- sign-ups, attendance, feedback ---------------------------------------------------------
+    def plan_sign_ups(self, talk: dict, speaker: DemoPeer, topics: list[str], capacity: int,
+                      opened: datetime, starts: datetime) -> None:
+        window = (starts - timedelta(hours=1) - opened).total_seconds()
+        others = [p for p in self.peers if p is not speaker]
+        weights = [4 if set(p.wants) & set(topics) else 1 for p in others]
+        wanted = min(len(others), round(capacity * self.rng.uniform(0.45, 1.4)))
+        chosen: list[DemoPeer] = []
+        while len(chosen) < wanted:
+            pick = self.rng.choices(others, weights)[0]
+            if pick not in chosen:
+                chosen.append(pick)
+        for peer in chosen:
+            moment = opened + timedelta(seconds=self.rng.uniform(60, max(window, 120)))
+            if moment < peer.joined or moment >= starts:
+                continue
+            self.timeline.at(moment, lambda p=peer: self.sign_up(talk, p))
+            if self.rng.random() < 0.12:  # changed their mind; the first on the waitlist moves up
+                later = moment + (starts - moment) * self.rng.uniform(0.2, 0.9)
+                self.timeline.at(later, lambda p=peer: self.app.talks.cancel_sign_up(talk["id"], p.peer_id))
+
+    def sign_up(self, talk: dict, peer: DemoPeer) -> None:
+        self.app.talks.sign_up(talk["id"], peer.peer_id)
+        self.summary.sign_ups += 1
+
+    def record_attendance(self, talk: dict, speaker: DemoPeer, ends: datetime) -> None:
+        self.app.projector.catch_up()  # the speaker reads who signed up from the attendance view
+        with self.app.engine.connect() as c:
+            confirmed = c.scalars(sa.select(SignUpRow.peer_id).where(
+                SignUpRow.talk_id == str(talk["id"]), SignUpRow.status == "confirmed").order_by(SignUpRow.peer_id)).all()
+        if not confirmed:
+            return
+        attended = {UUID(p): self.rng.random() < 0.87 for p in confirmed}
+        self.app.talks.record_attendance(talk["id"], attended, by=speaker.peer_id)
+        self.summary.attendance += len(attended)
+        for peer_id, was_there in attended.items():
+            if was_there and self.rng.random() < 0.6:
+                moment = ends + timedelta(hours=self.rng.uniform(1, 48))
+                rating = self.rng.choices((1, 2, 3, 4, 5), weights=(2, 5, 15, 40, 38))[0]
+                self.timeline.at(moment, lambda p=peer_id, r=rating, c=self.rng.choice(COMMENTS): self.feedback(talk, p, r, c))
+
+    def feedback(self, talk: dict, peer_id: UUID, rating: int, comment: str) -> None:
+        self.app.talks.give_feedback(talk["id"], peer_id, rating, comment)
+        self.summary.feedback += 1
