@@ -13,11 +13,14 @@ from commonroom.platform.eventstore import EventStore
 from commonroom.platform.services import (
     Clock, CommandStats, KeyedLocks, PeopleService, ProgrammeService, TalkService,
 )
+from commonroom.platform.trading import MentoringService, TradeService
 from commonroom.projections.attendance import AttendanceView
 from commonroom.projections.notifications import NotificationsView
 from commonroom.projections.people import PeopleView
 from commonroom.projections.runner import Projector
 from commonroom.projections.schedule import ScheduleView
+from commonroom.projections.mentoring import MentoringView
+from commonroom.projections.trades import TradesView
 
 log = logging.getLogger(__name__)
 DEFAULT_DATABASE_URL = "sqlite:///instance/commonroom.sqlite3"
@@ -85,6 +88,8 @@ class Commonroom:
     clock: Clock
     stats: CommandStats
     inline_projections: bool = True
+    trades: TradeService | None = None
+    mentoring: MentoringService | None = None
     _follower: "Follower | None" = field(default=None, repr=False)
 
     def settle(self, position: int | None = None) -> None:
@@ -113,7 +118,7 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
     write_engine = make_engine(database_url, immediate=True)
     store = EventStore(database_url)
     read_engine = make_engine(database_url)
-    views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView()]
+    views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView()]
     projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size)
     projector.setup()
     clock = clock or Clock()
@@ -125,6 +130,8 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
         talks=TalkService(store, clock, locks, stats),
         clock=clock, stats=stats, inline_projections=inline_projections,
     )
+    app.trades = TradeService(store, clock, locks, stats)
+    app.mentoring = MentoringService(store, clock, locks, stats)
     return app
 
 

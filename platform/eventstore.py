@@ -16,9 +16,11 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from commonroom.domain.lunchday import LunchDay
+from commonroom.domain.mentoring import MentoringProgramme, Mentorship
 from commonroom.domain.peer import EmailClaim, Peer
 from commonroom.domain.programme import Programme
 from commonroom.domain.talk import Talk
+from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
 
 
 # The web layer sets this per request; every event saved meanwhile records it as metadata
@@ -81,7 +83,9 @@ class EventStore(Application):
     """All of Commonroom's aggregates share one store, so projections read one ordered log."""
 
     name = "Commonroom"
-    snapshotting_intervals = {Talk: 100, Programme: 100, Peer: 100, LunchDay: 100, EmailClaim: 100}
+    snapshotting_intervals = {Talk: 100, Programme: 100, Peer: 100, LunchDay: 100, EmailClaim: 100,
+                              Trade: 100, TradeCircle: 100, TradingProfile: 100, MentoringProgramme: 100,
+                              Mentorship: 100}
     log_section_size = 1000
 
     def __init__(self, database_url: str, extra_env: dict[str, str] | None = None) -> None:
