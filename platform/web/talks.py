@@ -1,24 +1,241 @@
-"""Talks: propose, my talks, talk page. (Being built out.)"""
+"""Talks: propose and revise, the speaker's own list, taking a slot, the talk page and its actions."""
 
-from flask import Blueprint, render_template_string
+from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+from uuid import UUID
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+
+from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, NotFound
+from commonroom.platform import queries
+from commonroom.platform.web.forms import parse_date, parse_int, parse_uuid
 from commonroom.platform.web.security import login_required
 
 bp = Blueprint("talks", __name__)
 
 
-@bp.route("/talks/new")
+def services():
+    return current_app.extensions["commonroom"]
+
+
+def talk_or_404(talk_id: str):
+    try:
+        row = queries.talk_row(services().engine, UUID(talk_id))
+    except ValueError:
+        row = None
+    if row is None:
+        abort(404, "there is no such talk")
+    return row
+
+
+def is_speaker_or_organizer(talk) -> bool:
+    return g.peer is not None and (talk.speaker_id == str(g.peer.id) or g.peer.is_organizer)
+
+
+def parse_slot(value: object) -> tuple[date, str]:
+    """A slot from a form: ``YYYY-MM-DD|room_id``."""
+    day, _, room_id = str(value or "").partition("|")
+    if not day or not room_id:
+        raise InvalidValue("slot", "choose a free lunch slot")
+    return parse_date("slot", day), room_id
+
+
+def done(position: int, message: str, target: str):
+    services().settle(position)
+    flash(message)
+    return redirect(target, 303)
+
+
+def button(action: Callable[[], int], message: str, target: str):
+    """A one-click action: a refused rule comes back as a flash on the same page."""
+    try:
+        position = action()
+    except (NotAllowed, NotFound):
+        raise
+    except DomainError as error:
+        flash(str(error), "error")
+        return redirect(target, 303)
+    return done(position, message, target)
+
+
+# --- proposing and revising -----------------------------------------------------------------------
+@bp.route("/talks/new", methods=["GET", "POST"])
 @login_required
 def propose():
-    return render_template_string("{% extends 'base.html' %}{% block content %}<h1>Propose</h1>{% endblock %}")
+    form = request.form
+    if request.method == "POST":
+        try:
+            talk_id, position = services().talks.propose(
+                g.peer.id, form.get("title", ""), form.get("abstract", ""), form.get("topics", ""))
+        except DomainError as error:
+            return render_template("talks/propose.html", form=form, error=error, talk=None), error.status
+        return done(position, "Your talk is proposed. Pick a lunch slot for it.", url_for("talks.show", talk_id=talk_id))
+    return render_template("talks/propose.html", form=form, error=None, talk=None)
 
 
+@bp.route("/talks/<talk_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(talk_id: str):
+    talk = talk_or_404(talk_id).TalkRow
+    if talk.speaker_id != str(g.peer.id):
+        abort(403, "only the speaker can revise a talk")
+    if request.method == "POST":
+        form = request.form
+        try:
+            position = services().talks.revise(
+                UUID(talk.id), form.get("title", ""), form.get("abstract", ""), form.get("topics", ""), by=g.peer.id)
+        except DomainError as error:
+            return render_template("talks/propose.html", form=form, error=error, talk=talk), error.status
+        return done(position, "Talk revised.", url_for("talks.show", talk_id=talk.id))
+    form = {"title": talk.title, "abstract": talk.abstract, "topics": talk.topics.replace(",", ", ")}
+    return render_template("talks/propose.html", form=form, error=None, talk=talk)
+
+
+# --- the speaker's own talks ----------------------------------------------------------------------
 @bp.route("/talks/mine")
 @login_required
 def mine():
-    return render_template_string("{% extends 'base.html' %}{% block content %}<h1>Mine</h1>{% endblock %}")
+    return render_mine()
 
 
+def render_mine(error: DomainError | None = None, error_talk: str | None = None):
+    engine = services().engine
+    shape = queries.programme_shape(engine)
+    slots = queries.free_slots(engine, shape, services().clock.now()) if shape else []
+    talks = queries.talks_of_speaker(engine, g.peer.id)
+    zone = shape.programme.timezone if shape else "UTC"
+    return render_template(
+        "talks/mine.html", talks=talks, slots=slots, shape=shape, error=error, error_talk=error_talk,
+        form=request.form, local=lambda moment: queries.as_zone(moment, zone),
+    ), (error.status if error else 200)
+
+
+@bp.route("/talks/<talk_id>/schedule", methods=["POST"])
+@login_required
+def schedule(talk_id: str):
+    talk = talk_or_404(talk_id).TalkRow
+    try:
+        day, room_id = parse_slot(request.form.get("slot"))
+        position = services().talks.schedule(UUID(talk.id), day, room_id, by=g.peer.id)
+    except (NotAllowed, NotFound):
+        raise
+    except DomainError as error:
+        return render_mine(error, talk.id)
+    return done(position, f"“{talk.title}” is scheduled for {day:%a %d %b}.", url_for("talks.show", talk_id=talk.id))
+
+
+@bp.route("/talks/take", methods=["GET", "POST"])
+@login_required
+def take():
+    """Take a free slot from the calendar: choose which of my proposals goes there."""
+    slot = request.values.get("slot", "")
+    error = None
+    if request.method == "POST":
+        try:
+            day, room_id = parse_slot(slot)
+            talk_id = parse_uuid("talk_id", request.form.get("talk_id"))
+            position = services().talks.schedule(talk_id, day, room_id, by=g.peer.id)
+        except DomainError as failure:
+            error = failure
+        else:
+            return done(position, f"Your talk is scheduled for {day:%a %d %b}.", url_for("talks.show", talk_id=talk_id))
+    proposals = [r for r in queries.talks_of_speaker(services().engine, g.peer.id) if r.TalkRow.status == "proposed"]
+    return render_template("talks/take.html", slot=slot, proposals=proposals, error=error), (error.status if error else 200)
+
+
+@bp.route("/talks/<talk_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(talk_id: str):
+    talk = talk_or_404(talk_id).TalkRow
+    return button(lambda: services().talks.withdraw(UUID(talk.id), by=g.peer.id), "Proposal withdrawn.",
+                  url_for("talks.mine"))
+
+
+@bp.route("/talks/<talk_id>/cancel", methods=["POST"])
+@login_required
+def cancel(talk_id: str):
+    talk = talk_or_404(talk_id).TalkRow
+    try:
+        position = services().talks.cancel(UUID(talk.id), request.form.get("reason", ""), by=g.peer.id)
+    except (NotAllowed, NotFound):
+        raise
+    except DomainError as error:
+        return render_mine(error, talk.id)
+    return done(position, "Talk cancelled; everyone signed up is told.", url_for("talks.show", talk_id=talk.id))
+
+
+# --- the talk page --------------------------------------------------------------------------------
 @bp.route("/talks/<talk_id>")
-def show(talk_id):
-    return render_template_string("{% extends 'base.html' %}{% block content %}<h1>Talk</h1>{% endblock %}")
+def show(talk_id: str):
+    return render_show(talk_or_404(talk_id))
+
+
+def render_show(row, error: DomainError | None = None):
+    engine = services().engine
+    talk = row.TalkRow
+    shape = queries.programme_shape(engine)
+    zone = shape.programme.timezone if shape else "UTC"
+    now = services().clock.now()
+    starts_at = queries.as_zone(talk.starts_at, zone)
+    mine = queries.signup_of(engine, UUID(talk.id), g.peer.id) if g.peer else None
+    average, count = queries.feedback_summary(engine, UUID(talk.id))
+    return render_template(
+        "talks/show.html", row=row, talk=talk, zone=zone, starts_at=starts_at,
+        ends_at=queries.as_zone(talk.ends_at, zone), started=starts_at is not None and now >= starts_at,
+        mine=mine if mine is not None and mine.status != "cancelled" else None, feedback_row=mine,
+        is_speaker=g.peer is not None and talk.speaker_id == str(g.peer.id),
+        sees_attendees=is_speaker_or_organizer(talk),
+        attendees=queries.signups_of_talk(engine, UUID(talk.id)) if is_speaker_or_organizer(talk) else [],
+        average=average, count=count, error=error, form=request.form,
+    ), (error.status if error else 200)
+
+
+@bp.route("/talks/<talk_id>/sign-up", methods=["POST"])
+@login_required
+def sign_up(talk_id: str):
+    talk = talk_or_404(talk_id).TalkRow
+    here = url_for("talks.show", talk_id=talk.id)
+    return button(lambda: services().talks.sign_up(UUID(talk.id), g.peer.id), "You are signed up.", here)
+
+
+@bp.route("/talks/<talk_id>/cancel-sign-up", methods=["POST"])
+@login_required
+def cancel_sign_up(talk_id: str):
+    talk = talk_or_404(talk_id).TalkRow
+    here = url_for("talks.show", talk_id=talk.id)
+    return button(lambda: services().talks.cancel_sign_up(UUID(talk.id), g.peer.id), "Your sign-up is cancelled.", here)
+
+
+@bp.route("/talks/<talk_id>/attendance", methods=["POST"])
+@login_required
+def attendance(talk_id: str):
+    row = talk_or_404(talk_id)
+    if not is_speaker_or_organizer(row.TalkRow):
+        abort(403, "only the speaker (or an organizer) records attendance")
+    marks: dict[UUID, bool] = {}
+    for key, value in request.form.items():
+        if key.startswith("attended-") and value in ("yes", "no"):
+            marks[parse_uuid("attended", key.removeprefix("attended-"))] = value == "yes"
+    try:
+        if not marks:
+            raise InvalidValue("attended", "mark at least one person as attended or no-show")
+        position = services().talks.record_attendance(UUID(row.TalkRow.id), marks, by=g.peer.id)
+    except (NotAllowed, NotFound):
+        raise
+    except DomainError as error:
+        return render_show(row, error)
+    return done(position, "Attendance recorded.", url_for("talks.show", talk_id=row.TalkRow.id))
+
+
+@bp.route("/talks/<talk_id>/feedback", methods=["POST"])
+@login_required
+def feedback(talk_id: str):
+    row = talk_or_404(talk_id)
+    try:
+        rating = parse_int("rating", request.form.get("rating", ""))
+        position = services().talks.give_feedback(UUID(row.TalkRow.id), g.peer.id, rating, request.form.get("comment", ""))
+    except DomainError as error:
+        return render_show(row, error)
+    return done(position, "Thank you for your feedback.", url_for("talks.show", talk_id=row.TalkRow.id))
