@@ -1,0 +1,114 @@
+"""In-process measurements: commands, projections and live lag, each beside its raw ceiling."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from uuid import UUID
+
+import sqlalchemy as sa
+from eventsourcing.domain import Aggregate, event
+
+from commonroom.platform.bootstrap import Commonroom, bootstrap
+from commonroom.projections.attendance import SignUpRow
+
+
+class Poke(Aggregate):
+    """The ceiling's aggregate: nothing to decide, one small event."""
+
+    @event("Poked")
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def signups_per_second(app: Commonroom, pairs: list[tuple[UUID, UUID]]) -> float:
+    """``services.talks.sign_up`` in a loop, each a fresh (talk, peer); read models not waited for."""
+    started = time.perf_counter()
+    for talk_id, peer_id in pairs:
+        app.talks.sign_up(talk_id, peer_id)
+    return len(pairs) / (time.perf_counter() - started)
+
+
+def raw_saves_per_second(app: Commonroom, n: int) -> float:
+    """The same Application, recorder and database: one new bare aggregate (one event) per save."""
+    started = time.perf_counter()
+    for i in range(n):
+        app.store.save(Poke(n=i))
+    return n / (time.perf_counter() - started)
+
+
+def delete_pokes(app: Commonroom) -> None:
+    """The ceiling's events are not Commonroom's: take them out of the log again (and its views'
+    tracking does not care: unknown events are skipped, gaps in ids are normal)."""
+    topic = f"{Poke.__module__}:Poke%"
+    table = app.store.recorder.events_table_name
+    with app.engine.begin() as c:
+        c.execute(sa.text(f"DELETE FROM {table} WHERE topic LIKE :t"), {"t": topic})
+
+
+def rebuild_per_second(app: Commonroom) -> tuple[float, int]:
+    started = time.perf_counter()
+    read = app.projector.rebuild()
+    return read / (time.perf_counter() - started), read
+
+
+def read_and_decode_per_second(app: Commonroom, page: int = 1000) -> tuple[float, int]:
+    """The ceiling of a rebuild: page through the notification log and decode every event."""
+    recorder, mapper = app.store.recorder, app.store.mapper
+    started, start, read = time.perf_counter(), 1, 0
+    while True:
+        notifications = recorder.select_notifications(start=start, limit=page)
+        for n in notifications:
+            mapper.to_domain_event(n)
+        read += len(notifications)
+        if len(notifications) < page:
+            break
+        start = notifications[-1].id + 1
+    return read / (time.perf_counter() - started), read
+
+
+def live_lag_ms(writer: Commonroom, reader: Commonroom, pairs: list[tuple[UUID, UUID]],
+                gap: float = 0.02) -> list[float]:
+    """Milliseconds from a sign-up's save returning to its row being visible in the attendance view.
+
+    ``reader`` follows the log (``start_following``): on SQLite it is ``writer`` itself (woken
+    in-process), on PostgreSQL a separate container woken by LISTEN/NOTIFY.
+    """
+    lags = []
+    query = sa.select(sa.func.count()).select_from(SignUpRow).where(SignUpRow.talk_id == sa.bindparam("t"),
+                                                                    SignUpRow.peer_id == sa.bindparam("p"))
+    with reader.engine.connect() as c:
+        for talk_id, peer_id in pairs:
+            writer.talks.sign_up(talk_id, peer_id)
+            saved = time.perf_counter()
+            while True:
+                c.rollback()  # a fresh snapshot each poll
+                if c.execute(query, {"t": str(talk_id), "p": str(peer_id)}).scalar():
+                    break
+                if time.perf_counter() - saved > 5:
+                    break
+                time.sleep(0.0002)
+            lags.append((time.perf_counter() - saved) * 1000)
+            time.sleep(gap)
+    return lags
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+def following_pair(url: str, is_sqlite: bool) -> tuple[Commonroom, Commonroom]:
+    """(writer, reader) for the lag measurement; see ``live_lag_ms``."""
+    reader = bootstrap(url, inline_projections=False)
+    reader.start_following()
+    if is_sqlite:
+        return reader, reader
+    return bootstrap(url, inline_projections=False), reader

@@ -1,0 +1,314 @@
+"""``make bench``: Commonroom's figures beside their ceilings, measured in the same run.
+
+    python tests/bench/run.py [--full] [--repeats 3] [--seconds 5] [--no-postgres]
+
+Writes docs/benchmarks.md (the table and the machine) and instance/bench/results-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import os
+import platform as stdlib_platform
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_http  # noqa: E402
+import bench_store  # noqa: E402
+from bench_history import History, generate  # noqa: E402
+from bench_report import Report  # noqa: E402
+
+from commonroom.platform.bootstrap import bootstrap  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "instance" / "bench"
+PG_ADMIN = os.environ.get("COMMONROOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+SIGNUP_POSTS_PER_RUN = 8000
+
+
+def say(*args) -> None:
+    print(*args, flush=True)
+
+
+def repeat(times: int, measure) -> list:
+    return [measure() for _ in range(times)]
+
+
+class Bench:
+    def __init__(self, args) -> None:
+        self.args = args
+        self.report = Report()
+        self.loader = bench_http.load_generator()
+        self.run_wrk = bench_http.run_wrk if self.loader == "wrk" else bench_http.run_python
+        say(f"load generator: {self.loader}")
+
+    # --- one database ---------------------------------------------------------------------------
+    def prepare(self, url: str, events: int, label: str) -> tuple[History, object]:
+        say(f"[{label}] generating ~{events:,} events")
+        app = bootstrap(url, inline_projections=False)
+        history = generate(app, events, say=say)
+        self.report.note(f"{label}: {history.events:,} events generated in {history.seconds:.0f}s "
+                         f"(real aggregates, saved in batches of 5,000 with store.save)")
+        return history, app
+
+    def projections(self, app, label: str, db: str, repeats: int) -> None:
+        say(f"[{label}] rebuild x{repeats} and raw read-and-decode x{repeats}")
+        rebuilds = repeat(repeats, lambda: bench_store.rebuild_per_second(app))
+        reads = repeat(repeats, lambda: bench_store.read_and_decode_per_second(app))
+        events = rebuilds[0][1]
+        rebuild = bench_store.summary([r for r, _ in rebuilds])
+        read = bench_store.summary([r for r, _ in reads])
+        self.report.rate("Projections", f"rebuild, {events:,} events", db, rebuild, "events/s",
+                         ceiling=read, ceiling_label="read+decode",
+                         target=f">= 100,000/s and >= 50% of ceiling",
+                         met=rebuild["median"] >= 100_000 and rebuild["median"] >= read["median"] / 2
+                         if db == "SQLite" else None)
+
+    def commands(self, app, history: History, db: str) -> None:
+        n = self.args.commands
+        say(f"[{db}] sign-ups through the service x{self.args.repeats} ({n} each), raw saves x{self.args.repeats}")
+        signups = repeat(self.args.repeats, lambda: bench_store.signups_per_second(app, history.pairs(n)))
+        raw = repeat(self.args.repeats, lambda: bench_store.raw_saves_per_second(app, n))
+        bench_store.delete_pokes(app)
+        self.report.rate("Commands", "sign-ups via services.talks.sign_up", db, bench_store.summary(signups),
+                         "/s", ceiling=bench_store.summary(raw), ceiling_label="bare Aggregate save",
+                         target="(none; ceiling only)", met=None)
+
+    def lag(self, url: str, history: History, db: str, sqlite: bool) -> None:
+        say(f"[{db}] live lag, {self.args.lag_samples} samples")
+        writer, reader = bench_store.following_pair(url, sqlite)
+        try:
+            time.sleep(0.2)
+            lags = bench_store.live_lag_ms(writer, reader, history.pairs(self.args.lag_samples))
+        finally:
+            reader.close()
+            if writer is not reader:
+                writer.close()
+        p50, p99 = bench_store.percentile(lags, 50), bench_store.percentile(lags, 99)
+        limit = 50 if sqlite else 200
+        how = "in-process follower" if sqlite else "LISTEN/NOTIFY follower in a second container"
+        self.report.plain("Projections", f"live lag save -> visible ({how})", db,
+                          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms", "-", f"p99 < {limit} ms", p99 < limit,
+                          raw={"p50_ms": p50, "p99_ms": p99, "samples": len(lags)})
+
+    def http(self, url: str, history: History | None, db: str, size: str, full: bool) -> dict:
+        """Bare, schedule, home, directory and sign-up under gunicorn -w 2; returns the key loads."""
+        say(f"[{db} {size}] HTTP under gunicorn -w 2 ({self.loader}, {self.args.seconds}s x {self.args.repeats})")
+        server = bench_http.Server(url)
+        loads = {}
+        try:
+            def measure(path: str, posts=None):
+                self.run_wrk(server.base, path, 1, posts[:200] if posts else None)  # warm-up
+                return [self.run_wrk(server.base, path, self.args.seconds, posts) for _ in range(self.args.repeats)]
+
+            bare = loads["bare"] = measure("/bench/bare")
+            loads["schedule"] = measure("/programme")
+            if full:
+                loads["home"] = measure("/")
+                directory = server.route("/directory", "GET")
+                loads["directory"] = measure("/directory?q=python") if directory else None
+                route = next((r["rule"] for r in server.routes if "POST" in r["methods"] and "<" in r["rule"]
+                              and any(w in r["rule"] for w in ("signup", "sign-up", "sign_up"))), None)
+                if route and history is not None:
+                    loads["signup"] = []
+                    for _ in range(self.args.repeats):
+                        posts = bench_http.signup_posts(route, history.pairs(SIGNUP_POSTS_PER_RUN))
+                        self.run_wrk(server.base, "/", 1, posts[:100])
+                        loads["signup"].append(self.run_wrk(server.base, "/", self.args.seconds, posts[100:]))
+                    loads["signup_route"] = route
+                else:
+                    loads["signup"] = None
+            loads["rss_mb"] = server.worker_rss_mb()
+        finally:
+            server.stop()
+        self.report_http(db, size, loads, bare, full)
+        return loads
+
+    def report_http(self, db: str, size: str, loads: dict, bare, full: bool) -> None:
+        r = self.report
+        bare_rate = bench_store.summary([x.rate for x in bare])
+        names = [("schedule", "GET /programme (schedule page)", 0.30)]
+        if full:
+            names += [("home", "GET / (home, upcoming talks)", None),
+                      ("directory", "GET /directory?q=python (search)", None)]
+        for key, label, share in names:
+            runs = loads.get(key)
+            if runs is None:
+                r.plain("HTTP", label, f"{db} {size}", "n/a (route not there yet)", "-", "-", None)
+                continue
+            r.http("HTTP", label, f"{db} {size}", runs, bare_rate,
+                   target=f">= {share:.0%} of bare" if share else "(ceiling only)",
+                   met=(bench_store.summary([x.rate for x in runs])["median"] >= share * bare_rate["median"])
+                   if share and db == "SQLite" else None)
+        if full:
+            runs = loads.get("signup")
+            if runs is None:
+                r.plain("HTTP", "POST sign-up (session + CSRF)", f"{db} {size}",
+                        "n/a (no POST talks/<id>/signup route yet)", "-", ">= 1,000/s", None)
+            else:
+                rate = bench_store.summary([x.rate for x in runs])["median"]
+                r.http("HTTP", f"POST {loads['signup_route']} (session + CSRF, each a fresh sign-up)",
+                       f"{db} {size}", runs, bare_rate, target=">= 1,000/s",
+                       met=rate >= 1000 if db == "SQLite" else None)
+            r.http("HTTP", "GET /bench/bare (ceiling: bare Flask in the same server)", f"{db} {size}", bare,
+                   bare_rate, target="-", met=None)
+
+    def as_of(self, app, history: History, db: str, size: str) -> None:
+        try:
+            module = importlib.import_module("commonroom.platform.directory")
+        except ImportError:
+            self.report.plain("Growth", "as_of query mid-history", f"{db} {size}",
+                              "n/a (platform/directory.py not there yet)", "-", "< 1 s", None)
+            return
+        function = next((getattr(module, n) for n in dir(module) if "as_of" in n and callable(getattr(module, n))), None)
+        if function is None:
+            self.report.plain("Growth", "as_of query mid-history", f"{db} {size}",
+                              "n/a (no as_of function in platform/directory.py yet)", "-", "< 1 s", None)
+            return
+        middle = history.events // 2
+        values = {"app": app, "services": app, "container": app, "commonroom": app, "store": app.store,
+                  "engine": app.engine, "position": middle, "as_of": middle, "at": middle, "upto": middle,
+                  "query": "python", "q": "python", "skill": "python", "text": "python"}
+        params = inspect.signature(function).parameters
+        try:
+            kwargs = {name: values[name] for name, p in params.items()
+                      if p.default is inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD
+                      and p.kind is not p.VAR_POSITIONAL}
+            times = []
+            for _ in range(self.args.repeats):
+                started = time.perf_counter()
+                function(**kwargs)
+                times.append(time.perf_counter() - started)
+        except Exception as error:  # noqa: BLE001 - a function still being written: report, do not stop
+            self.report.plain("Growth", f"{function.__name__} mid-history", f"{db} {size}",
+                              f"n/a (could not call it: {type(error).__name__}: {error})"[:160], "-", "< 1 s", None)
+            return
+        s = bench_store.summary(times)
+        self.report.plain("Growth", f"{function.__name__} at position {middle:,}", f"{db} {size}",
+                          f"{s['median'] * 1000:.0f} ms ({s['min'] * 1000:.0f}-{s['max'] * 1000:.0f})", "-",
+                          "< 1 s", s["median"] < 1, raw=s)
+
+    # --- the whole run --------------------------------------------------------------------------
+    def sqlite(self) -> None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        sizes = [("10k", 10_000), ("100k", 100_000)] + ([("1M", 1_000_000)] if self.args.full else [])
+        growth = {}
+        for size, events in sizes:
+            events = int(events * self.args.scale)
+            path = OUT / f"bench-{size}.sqlite3"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            url = f"sqlite:///{path}"
+            history, app = self.prepare(url, events, f"SQLite {size}")
+            small = size == "10k"
+            self.projections(app, f"SQLite {size}", "SQLite", self.args.repeats if small else 1)
+            if small:
+                self.commands(app, history, "SQLite")
+            else:
+                self.as_of(app, history, "SQLite", size)
+            app.close()
+            if small:
+                self.lag(url, history, "SQLite", sqlite=True)
+            loads = self.http(url, history, "SQLite", size, full=small)
+            growth[size] = loads
+        self.report_growth(growth, "SQLite")
+
+    def report_growth(self, growth: dict, db: str) -> None:
+        small = growth["10k"]
+        p50_small = bench_store.summary([x.p50_ms for x in small["schedule"]])["median"]
+        for size, loads in growth.items():
+            p50 = bench_store.summary([x.p50_ms for x in loads["schedule"]])["median"]
+            ratio = p50 / p50_small
+            self.report.plain("Growth", "GET /programme p50 latency under load, vs 10k", f"{db} {size}",
+                              f"{p50:.1f} ms (x{ratio:.2f})", f"{p50_small:.1f} ms at 10k",
+                              "<= 1.5x at 1M", ratio <= 1.5 if size == "1M" else None, raw={"ratio": ratio})
+            self.report.plain("Growth", "gunicorn worker RSS after the load (largest worker)", f"{db} {size}",
+                              f"{loads['rss_mb']:.0f} MB", "-", "< 200 MB at 1M",
+                              loads["rss_mb"] < 200 if size == "1M" else None)
+
+    def postgres(self) -> None:
+        import psycopg
+
+        name = f"commonroom_bench_{os.getpid()}"
+        try:
+            admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+        except Exception as error:  # noqa: BLE001
+            self.report.note(f"PostgreSQL skipped: {error}")
+            return
+        self.report.machine["postgresql"] = admin.execute("SHOW server_version").fetchone()[0]
+        admin.execute(f'CREATE DATABASE "{name}"')
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+        try:
+            history, app = self.prepare(url, int(10_000 * self.args.scale), "PostgreSQL 10k")
+            self.projections(app, "PostgreSQL 10k", "PostgreSQL", self.args.repeats)
+            self.commands(app, history, "PostgreSQL")
+            app.close()
+            self.lag(url, history, "PostgreSQL", sqlite=False)
+            self.http(url, history, "PostgreSQL", "10k", full=True)
+        finally:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                          "AND pid <> pg_backend_pid()", (name,))
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.close()
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), stdlib_platform.processor())
+    import eventsourcing
+    import flask
+    import gunicorn
+    import sqlalchemy
+
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": stdlib_platform.python_version(),
+            "sqlite": sqlite3.sqlite_version, "postgresql": "not measured",
+            "eventsourcing": getattr(eventsourcing, "__version__", "9.5"), "flask": flask.__version__ if hasattr(
+                flask, "__version__") else "", "sqlalchemy": sqlalchemy.__version__, "gunicorn": gunicorn.__version__,
+            "kernel": stdlib_platform.release(),
+            "commit": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="add the 1M-event history")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5, help="length of each HTTP run")
+    parser.add_argument("--commands", type=int, default=500, help="sign-ups per command run")
+    parser.add_argument("--lag-samples", type=int, default=200)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink the histories (trying the bench out)")
+    parser.add_argument("--markdown", default=str(REPO / "docs" / "benchmarks.md"))
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    bench = Bench(args)
+    bench.report.machine.update(machine())
+    bench.report.machine["load generator"] = bench.loader
+    try:
+        bench.sqlite()
+        if not args.no_postgres:
+            bench.postgres()
+    finally:
+        bench.report.machine["duration"] = f"{time.perf_counter() - started:.0f} s"
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        OUT.mkdir(parents=True, exist_ok=True)
+        data = bench.report.as_json(stamp, vars(args))
+        (OUT / f"results-{stamp}.json").write_text(json.dumps(data, indent=2, default=str))
+        (OUT / "latest.json").write_text(json.dumps(data, indent=2, default=str))
+        Path(args.markdown).write_text(bench.report.markdown(stamp, " ".join(sys.argv[1:]) or "(defaults)"))
+        say(bench.report.markdown(stamp, ""))
+        say(f"wrote {args.markdown} and {OUT / f'results-{stamp}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
