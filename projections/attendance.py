@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection
+from commonroom.projections.base import Base, Projection, UTCDateTime
 
 
 class SignUpRow(Base):
@@ -22,8 +22,8 @@ class SignUpRow(Base):
     attended: Mapped[bool | None]
     rating: Mapped[int | None]
     comment: Mapped[str] = mapped_column(sa.Text, default="")
-    signed_up_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    signed_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AttendanceView(Projection):

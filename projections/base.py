@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -10,6 +11,29 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 class Base(DeclarativeBase):
     pass
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """An instant, read back timezone-aware in UTC on every backend.
+
+    ``sa.DateTime(timezone=True)`` on SQLite drops the offset and keeps the wall time it was given
+    (so 12:00 Europe/London and 12:00 UTC were stored alike and read back naive); this stores UTC
+    and attaches it again on the way out, so rows and comparisons mean the same on both backends.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class Tracking(Base):

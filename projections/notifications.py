@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection
+from commonroom.projections.base import Base, Projection, UTCDateTime
 
 
 class NotificationRow(Base):
@@ -21,7 +21,7 @@ class NotificationRow(Base):
     talk_id: Mapped[str] = mapped_column(sa.String(36))
     kind: Mapped[str] = mapped_column(sa.String(20))  # promoted | moved | cancelled | reminder | signed_up
     message: Mapped[str] = mapped_column(sa.String(400))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class AudienceRow(Base):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from commonroom.domain.peer import Peer
-from commonroom.projections.base import Base, Projection
+from commonroom.projections.base import Base, Projection, UTCDateTime
 
 
 class PeerRow(Base):
@@ -22,7 +22,7 @@ class PeerRow(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     is_organizer: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
-    registered_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class PeerSkillRow(Base):

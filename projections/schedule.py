@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from commonroom.domain.programme import Programme
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection
+from commonroom.projections.base import Base, Projection, UTCDateTime
 
 
 class ProgrammeRow(Base):
@@ -52,15 +52,15 @@ class TalkRow(Base):
     status: Mapped[str] = mapped_column(sa.String(12), index=True)
     day: Mapped[date | None] = mapped_column(index=True)
     room_id: Mapped[str | None] = mapped_column(sa.String(40))
-    starts_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    ends_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     capacity: Mapped[int] = mapped_column(default=0)
     confirmed: Mapped[int] = mapped_column(default=0)
     waitlisted: Mapped[int] = mapped_column(default=0)
     sequence: Mapped[int] = mapped_column(default=0)
     cancel_reason: Mapped[str] = mapped_column(sa.String(300), default="")
-    proposed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ScheduleView(Projection):
