@@ -9,12 +9,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from commonroom.platform.directory import DirectoryService
 from commonroom.platform.eventstore import EventStore
 from commonroom.platform.services import (
     Clock, CommandStats, KeyedLocks, PeopleService, ProgrammeService, TalkService,
 )
 from commonroom.platform.trading import MentoringService, TradeService
 from commonroom.projections.attendance import AttendanceView
+from commonroom.projections.expertise import ExpertiseView
+from commonroom.projections.graph import GraphView
 from commonroom.projections.notifications import NotificationsView
 from commonroom.projections.people import PeopleView
 from commonroom.projections.runner import Projector
@@ -90,6 +93,7 @@ class Commonroom:
     inline_projections: bool = True
     trades: TradeService | None = None
     mentoring: MentoringService | None = None
+    directory: DirectoryService | None = None
     _follower: "Follower | None" = field(default=None, repr=False)
 
     def settle(self, position: int | None = None) -> None:
@@ -119,6 +123,7 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
     store = EventStore(database_url)
     read_engine = make_engine(database_url)
     views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView()]
+    views += [ExpertiseView(), GraphView()]
     projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size)
     projector.setup()
     clock = clock or Clock()
@@ -132,6 +137,7 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
     )
     app.trades = TradeService(store, clock, locks, stats)
     app.mentoring = MentoringService(store, clock, locks, stats)
+    app.directory = DirectoryService(store, clock, locks, stats, read_engine)
     return app
 
 

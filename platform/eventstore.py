@@ -19,6 +19,7 @@ from commonroom.domain.lunchday import LunchDay
 from commonroom.domain.mentoring import MentoringProgramme, Mentorship
 from commonroom.domain.peer import EmailClaim, Peer
 from commonroom.domain.programme import Programme
+from commonroom.domain.skills import Endorsement, SkillCatalog
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
 
@@ -85,7 +86,7 @@ class EventStore(Application):
     name = "Commonroom"
     snapshotting_intervals = {Talk: 100, Programme: 100, Peer: 100, LunchDay: 100, EmailClaim: 100,
                               Trade: 100, TradeCircle: 100, TradingProfile: 100, MentoringProgramme: 100,
-                              Mentorship: 100}
+                              Mentorship: 100, SkillCatalog: 100, Endorsement: 100}
     log_section_size = 1000
 
     def __init__(self, database_url: str, extra_env: dict[str, str] | None = None) -> None:

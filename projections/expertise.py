@@ -1,0 +1,326 @@
+"""Expertise: evidence per peer and skill, wanted skills, endorsements, skill names and aliases,
+and every talk's state over time.
+
+Like the graph, every row is a timestamped fact (``valid_from`` .. ``valid_to``, NULL while it
+holds), so "as of" is a WHERE clause. Rows keep the skill's own normalised key; alias merges are
+rows too, applied when reading (so a merge shows in every view, and as of before the merge the
+names were still apart). Facts from a talk hold from the talk's start (``effective_time``).
+
+Trades add "taught" evidence by registering handlers that call ``add_evidence`` /
+``end_evidence`` (kind ``trade_taught``, weight ``TRADE_TAUGHT_PER_HOUR`` x hours).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import singledispatchmethod
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from commonroom.domain.peer import Peer
+from commonroom.domain.skills import (
+    DECLARED_WEIGHT, ENDORSEMENT_WEIGHT, TALK_ATTENDED_WEIGHT, Endorsement, SkillCatalog, normalise_skill,
+    talk_given_weight,
+)
+from commonroom.domain.talk import Talk
+from commonroom.projections.base import Base, Projection
+from commonroom.projections.graph import effective_time, utc
+
+DECLARED, TALK_GIVEN, TALK_ATTENDED, TRADE_TAUGHT, ENDORSED = (
+    "declared", "talk_given", "talk_attended", "trade_taught", "endorsement")
+
+
+class SkillNameRow(Base):
+    """How a skill key is shown: the first way anyone wrote it (or the name it was merged into)."""
+
+    __tablename__ = "skill_names"
+    key: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    label: Mapped[str] = mapped_column(sa.String(80))
+    first_seen: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class SkillAliasRow(Base):
+    __tablename__ = "skill_aliases"
+    alias_key: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    into_key: Mapped[str] = mapped_column(sa.String(80))
+    merged_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    merged_by: Mapped[str] = mapped_column(sa.String(36))
+
+
+class EvidenceRow(Base):
+    __tablename__ = "expertise_evidence"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    peer_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    skill_key: Mapped[str] = mapped_column(sa.String(80), index=True)
+    skill: Mapped[str] = mapped_column(sa.String(80))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    source_type: Mapped[str] = mapped_column(sa.String(20))  # profile | talk | trade | endorsement
+    source_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    detail: Mapped[str] = mapped_column(sa.String(300))
+    weight: Mapped[float]
+    evidence_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))  # what the decay measures from
+    valid_from: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+class WantRow(Base):
+    __tablename__ = "skill_wants"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    peer_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    skill_key: Mapped[str] = mapped_column(sa.String(80), index=True)
+    skill: Mapped[str] = mapped_column(sa.String(80))
+    valid_from: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+class EndorsementRow(Base):
+    __tablename__ = "endorsements"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    endorsement_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    endorser_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    endorsee_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    skill_key: Mapped[str] = mapped_column(sa.String(80))
+    skill: Mapped[str] = mapped_column(sa.String(80))
+    sentence: Mapped[str] = mapped_column(sa.String(280))
+    valid_from: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+class TalkVersionRow(Base):
+    """A talk as it stood between two of its events (the schedule as of any moment)."""
+
+    __tablename__ = "talk_versions"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    talk_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    speaker_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    title: Mapped[str] = mapped_column(sa.String(120))
+    topics: Mapped[str] = mapped_column(sa.String(400))
+    status: Mapped[str] = mapped_column(sa.String(12))
+    day: Mapped[date | None]
+    room_id: Mapped[str | None] = mapped_column(sa.String(40))
+    starts_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    capacity: Mapped[int] = mapped_column(default=0)
+    confirmed: Mapped[int] = mapped_column(default=0)
+    waitlisted: Mapped[int] = mapped_column(default=0)
+    valid_from: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+class TalkAttendeeRow(Base):
+    """Current attendance and rating per talk and peer (to weigh a talk's evidence)."""
+
+    __tablename__ = "expertise_talk_attendees"
+    talk_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    peer_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    attended: Mapped[bool] = mapped_column(default=False)
+    rating: Mapped[int | None]
+
+
+def add_evidence(s: Session, peer_id: UUID | str, skill: str, kind: str, source_type: str,
+                 source_id: UUID | str, detail: str, weight: float, evidence_at: datetime,
+                 valid_from: datetime | None = None) -> None:
+    """One item of evidence that ``peer_id`` knows ``skill`` (shown with its source on the page)."""
+    name_skill(s, skill, evidence_at if valid_from is None else valid_from)
+    s.add(EvidenceRow(peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
+                      source_type=source_type, source_id=str(source_id), detail=detail[:300], weight=weight,
+                      evidence_at=evidence_at, valid_from=valid_from or evidence_at, valid_to=None))
+
+
+def end_evidence(s: Session, source_id: UUID | str, at: datetime, kind: str | None = None,
+                 peer_id: UUID | str | None = None, skill: str | None = None) -> int:
+    """Close the open evidence of one source (optionally one kind, peer or skill)."""
+    query = sa.select(EvidenceRow).where(EvidenceRow.source_id == str(source_id), EvidenceRow.valid_to.is_(None))
+    if kind is not None:
+        query = query.where(EvidenceRow.kind == kind)
+    if peer_id is not None:
+        query = query.where(EvidenceRow.peer_id == str(peer_id))
+    if skill is not None:
+        query = query.where(EvidenceRow.skill == skill)
+    rows = list(s.scalars(query))
+    for row in rows:
+        row.valid_to = max(utc(at), utc(row.valid_from))
+    return len(rows)
+
+
+def name_skill(s: Session, text: str, at: datetime) -> None:
+    key = normalise_skill(text)
+    if key and s.get(SkillNameRow, key) is None:
+        s.add(SkillNameRow(key=key, label=text, first_seen=at))
+        s.flush()
+
+
+def _close(s: Session, model, at: datetime, *where) -> None:
+    for row in s.scalars(sa.select(model).where(model.valid_to.is_(None), *where)):
+        row.valid_to = max(utc(at), utc(row.valid_from))
+
+
+class ExpertiseView(Projection):
+    name = "expertise"
+    tables = [SkillNameRow, SkillAliasRow, EvidenceRow, WantRow, EndorsementRow, TalkVersionRow, TalkAttendeeRow]
+
+    @singledispatchmethod
+    def handle(self, event: object, s: Session) -> None:
+        """Not an expertise event."""
+
+    # --- skills on the profile ------------------------------------------------------------------
+    @handle.register
+    def _(self, e: Peer.SkillOffered, s: Session) -> None:
+        add_evidence(s, e.originator_id, e.skill, DECLARED, "profile", e.originator_id,
+                     "offered on their profile", DECLARED_WEIGHT, e.timestamp)
+
+    @handle.register
+    def _(self, e: Peer.SkillWithdrawn, s: Session) -> None:
+        end_evidence(s, e.originator_id, e.timestamp, kind=DECLARED, skill=e.skill)
+
+    @handle.register
+    def _(self, e: Peer.SkillWanted, s: Session) -> None:
+        name_skill(s, e.skill, e.timestamp)
+        s.add(WantRow(peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill), skill=e.skill,
+                      valid_from=e.timestamp, valid_to=None))
+
+    @handle.register
+    def _(self, e: Peer.WantedSkillDropped, s: Session) -> None:
+        _close(s, WantRow, e.timestamp, WantRow.peer_id == str(e.originator_id), WantRow.skill == e.skill)
+
+    @handle.register
+    def _(self, e: Peer.Deactivated, s: Session) -> None:
+        pid = str(e.originator_id)
+        _close(s, WantRow, e.timestamp, WantRow.peer_id == pid)
+        _close(s, EvidenceRow, e.timestamp, EvidenceRow.peer_id == pid, EvidenceRow.kind == DECLARED)
+
+    # --- the catalog and endorsements -----------------------------------------------------------
+    @handle.register
+    def _(self, e: SkillCatalog.AliasMerged, s: Session) -> None:
+        name_skill(s, e.alias_label, e.timestamp)
+        name_skill(s, e.into_label, e.timestamp)
+        s.merge(SkillAliasRow(alias_key=e.alias_key, into_key=e.into_key, merged_at=e.timestamp, merged_by=str(e.by)))
+
+    @handle.register
+    def _(self, e: Endorsement.Given, s: Session) -> None:
+        self._endorse(s, e, str(e.endorser_id), str(e.endorsee_id))
+
+    @handle.register
+    def _(self, e: Endorsement.Revised, s: Session) -> None:
+        last = s.scalars(sa.select(EndorsementRow).where(
+            EndorsementRow.endorsement_id == str(e.originator_id)).order_by(EndorsementRow.id.desc())).first()
+        self._end_endorsement(s, e)
+        self._endorse(s, e, last.endorser_id, last.endorsee_id)
+
+    @handle.register
+    def _(self, e: Endorsement.Withdrawn, s: Session) -> None:
+        self._end_endorsement(s, e)
+
+    @staticmethod
+    def _endorse(s: Session, e, endorser: str, endorsee: str) -> None:
+        name_skill(s, e.skill, e.timestamp)
+        s.add(EndorsementRow(endorsement_id=str(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
+                             skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence,
+                             valid_from=e.timestamp, valid_to=None))
+        detail = f"endorsed by a peer who learned from them: \u201c{e.sentence}\u201d" if e.sentence \
+            else "endorsed by a peer who learned from them"
+        add_evidence(s, endorsee, e.skill, ENDORSED, "endorsement", e.originator_id, detail,
+                     ENDORSEMENT_WEIGHT, e.timestamp)
+
+    @staticmethod
+    def _end_endorsement(s: Session, e) -> None:
+        _close(s, EndorsementRow, e.timestamp, EndorsementRow.endorsement_id == str(e.originator_id))
+        end_evidence(s, e.originator_id, e.timestamp)
+
+    # --- talks: versions for the schedule as of, evidence for speakers and attendees ------------
+    @handle.register
+    def _(self, e: Talk.Proposed, s: Session) -> None:
+        for topic in e.topics:
+            name_skill(s, topic, e.timestamp)
+        s.add(TalkVersionRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
+                             topics=",".join(e.topics), status="proposed", valid_from=e.timestamp, valid_to=None))
+
+    @handle.register
+    def _(self, e: Talk.Revised, s: Session) -> None:
+        for topic in e.topics:
+            name_skill(s, topic, e.timestamp)
+        self._version(s, e, title=e.title, topics=",".join(e.topics))
+        self._refresh_talk_evidence(s, e)
+
+    @handle.register(Talk.Scheduled)
+    @handle.register(Talk.Rescheduled)
+    def _(self, e, s: Session) -> None:
+        self._version(s, e, status="scheduled", day=e.day, room_id=e.room_id, starts_at=e.starts_at,
+                      capacity=e.capacity)
+
+    @handle.register
+    def _(self, e: Talk.Withdrawn, s: Session) -> None:
+        self._version(s, e, status="withdrawn")
+
+    @handle.register
+    def _(self, e: Talk.Cancelled, s: Session) -> None:
+        self._version(s, e, status="cancelled")
+
+    @handle.register(Talk.SignedUp)
+    @handle.register(Talk.Waitlisted)
+    @handle.register(Talk.Promoted)
+    @handle.register(Talk.SignUpCancelled)
+    def _(self, e, s: Session) -> None:
+        current = self._current(s, e)
+        confirmed, waitlisted = current.confirmed, current.waitlisted
+        if isinstance(e, Talk.SignedUp):
+            confirmed += 1
+        elif isinstance(e, Talk.Waitlisted):
+            waitlisted += 1
+        elif isinstance(e, Talk.Promoted):
+            confirmed, waitlisted = confirmed + 1, waitlisted - 1
+        elif e.was_waitlisted:
+            waitlisted -= 1
+        else:
+            confirmed -= 1
+        self._version(s, e, confirmed=confirmed, waitlisted=waitlisted)
+
+    @handle.register
+    def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
+        row = s.get(TalkAttendeeRow, (str(e.originator_id), str(e.peer_id)))
+        if row is None:
+            s.add(TalkAttendeeRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), attended=e.attended))
+            s.flush()
+        else:
+            row.attended = e.attended
+        self._refresh_talk_evidence(s, e)
+
+    @handle.register
+    def _(self, e: Talk.FeedbackGiven, s: Session) -> None:
+        s.get(TalkAttendeeRow, (str(e.originator_id), str(e.peer_id))).rating = e.rating
+        self._refresh_talk_evidence(s, e)
+
+    @staticmethod
+    def _current(s: Session, e) -> TalkVersionRow:
+        return s.scalars(sa.select(TalkVersionRow).where(
+            TalkVersionRow.talk_id == str(e.originator_id), TalkVersionRow.valid_to.is_(None))).one()
+
+    def _version(self, s: Session, e, **changes) -> None:
+        current = self._current(s, e)
+        current.valid_to = e.timestamp
+        keep = ("talk_id", "speaker_id", "title", "topics", "status", "day", "room_id", "starts_at",
+                "capacity", "confirmed", "waitlisted")
+        values = {name: getattr(current, name) for name in keep} | changes
+        s.add(TalkVersionRow(valid_from=e.timestamp, valid_to=None, **values))
+        s.flush()
+
+    def _refresh_talk_evidence(self, s: Session, e) -> None:
+        """Replace the talk's evidence (speaker's and attendees') with what its state now says."""
+        talk = self._current(s, e)
+        attendees = list(s.scalars(sa.select(TalkAttendeeRow).where(TalkAttendeeRow.talk_id == talk.talk_id)))
+        if not attendees:
+            return
+        at = effective_time(talk.starts_at, e.timestamp)
+        end_evidence(s, talk.talk_id, at)
+        came = [a for a in attendees if a.attended]
+        ratings = [a.rating for a in came if a.rating is not None]
+        weight = talk_given_weight(len(came), ratings)
+        mean = f", mean rating {sum(ratings) / len(ratings):.1f}" if ratings else ""
+        topics = [t for t in talk.topics.split(",") if t]
+        for topic in topics:
+            add_evidence(s, talk.speaker_id, topic, TALK_GIVEN, "talk", talk.talk_id,
+                         f"gave \u201c{talk.title}\u201d ({len(came)} attended{mean})", weight, at)
+            for attendee in came:
+                add_evidence(s, attendee.peer_id, topic, TALK_ATTENDED, "talk", talk.talk_id,
+                             f"attended \u201c{talk.title}\u201d", TALK_ATTENDED_WEIGHT, at)

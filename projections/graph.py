@@ -1,0 +1,176 @@
+"""Knowledge-sharing graph: who learned from whom, on which topic, and each peer's department.
+
+Every row is a timestamped fact (``valid_from`` .. ``valid_to``; ``valid_to`` is NULL while the
+fact holds), so the graph as of any moment is a WHERE clause, not a replay.
+
+Edges are teacher -> learner, one row per source and topic. A talk attended gives speaker ->
+attendee from the talk's start (or from when the attendance was recorded, if that is earlier):
+the fact is about the talk's date (``effective_time``). Trades and mentoring add their edges by registering handlers
+that call ``add_learning_edge`` / ``end_learning_edges``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import singledispatchmethod
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from commonroom.domain.peer import Peer
+from commonroom.domain.skills import normalise_skill
+from commonroom.domain.talk import Talk
+from commonroom.projections.base import Base, Projection
+
+TALK_ATTENDED = "talk_attended"
+
+
+class PeerVersionRow(Base):
+    """A peer's name, department and whether active, over time (graph nodes, directory people)."""
+
+    __tablename__ = "peer_versions"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    peer_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    name: Mapped[str] = mapped_column(sa.String(80))
+    department: Mapped[str] = mapped_column(sa.String(80))
+    active: Mapped[bool] = mapped_column(default=True)
+    valid_from: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+class GraphTalkRow(Base):
+    """What the graph needs to know about a talk to draw its edges (current state only)."""
+
+    __tablename__ = "graph_talks"
+    talk_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    speaker_id: Mapped[str] = mapped_column(sa.String(36))
+    topics: Mapped[str] = mapped_column(sa.String(400))  # comma separated, as typed
+    starts_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class LearningEdgeRow(Base):
+    __tablename__ = "learning_edges"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    teacher_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    learner_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    topic_key: Mapped[str] = mapped_column(sa.String(80), index=True)
+    topic: Mapped[str] = mapped_column(sa.String(80))
+    weight: Mapped[float]
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))  # when the learning happened
+    source_type: Mapped[str] = mapped_column(sa.String(20))  # talk_attended | trade | mentoring
+    source_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    valid_from: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+
+
+def add_learning_edge(s: Session, teacher: UUID | str, learner: UUID | str, topic: str, at: datetime,
+                      source_type: str, source_id: UUID | str, weight: float = 1.0,
+                      valid_from: datetime | None = None) -> None:
+    """Record that ``teacher`` taught ``learner`` ``topic`` at ``at`` (a talk, a trade session ...)."""
+    s.add(LearningEdgeRow(
+        teacher_id=str(teacher), learner_id=str(learner), topic_key=normalise_skill(topic), topic=topic,
+        weight=weight, at=at, source_type=source_type, source_id=str(source_id),
+        valid_from=valid_from or at, valid_to=None,
+    ))
+
+
+def end_learning_edges(s: Session, source_type: str, source_id: UUID | str, at: datetime,
+                       learner: UUID | str | None = None) -> list[LearningEdgeRow]:
+    """Close the open edges of one source (optionally only one learner's); return them."""
+    query = sa.select(LearningEdgeRow).where(
+        LearningEdgeRow.source_type == source_type, LearningEdgeRow.source_id == str(source_id),
+        LearningEdgeRow.valid_to.is_(None))
+    if learner is not None:
+        query = query.where(LearningEdgeRow.learner_id == str(learner))
+    rows = list(s.scalars(query))
+    for row in rows:
+        row.valid_to = max(utc(at), utc(row.valid_from))
+    return rows
+
+
+def effective_time(happened_at: datetime | None, recorded_at: datetime) -> datetime:
+    """When a talk's fact holds from: the talk itself, unless it was recorded before it began.
+
+    Valid-time semantics: attendance recorded (or corrected) after the talk is true as of the
+    talk, so a correction replaces the earlier version rather than following it.
+    """
+    if happened_at is None:
+        return recorded_at
+    return min(utc(happened_at), utc(recorded_at))
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every moment here is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+class GraphView(Projection):
+    name = "graph"
+    tables = [PeerVersionRow, GraphTalkRow, LearningEdgeRow]
+
+    @singledispatchmethod
+    def handle(self, event: object, s: Session) -> None:
+        """Not a graph event."""
+
+    # --- nodes ----------------------------------------------------------------------------------
+    @handle.register
+    def _(self, e: Peer.Registered, s: Session) -> None:
+        s.add(PeerVersionRow(peer_id=str(e.originator_id), name=e.name, department=e.department,
+                             active=True, valid_from=e.timestamp, valid_to=None))
+
+    @handle.register
+    def _(self, e: Peer.ProfileChanged, s: Session) -> None:
+        self._new_version(s, e, name=e.name, department=e.department)
+
+    @handle.register
+    def _(self, e: Peer.Deactivated, s: Session) -> None:
+        self._new_version(s, e, active=False)
+
+    @staticmethod
+    def _new_version(s: Session, e, **changes) -> None:
+        current = s.scalars(sa.select(PeerVersionRow).where(
+            PeerVersionRow.peer_id == str(e.originator_id), PeerVersionRow.valid_to.is_(None))).first()
+        if current is None:
+            return
+        current.valid_to = e.timestamp
+        values = dict(name=current.name, department=current.department, active=current.active)
+        values.update(changes)
+        s.add(PeerVersionRow(peer_id=current.peer_id, valid_from=e.timestamp, valid_to=None, **values))
+
+    # --- talks ----------------------------------------------------------------------------------
+    @handle.register
+    def _(self, e: Talk.Proposed, s: Session) -> None:
+        s.merge(GraphTalkRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id),
+                             topics=",".join(e.topics), starts_at=None))
+
+    @handle.register(Talk.Scheduled)
+    @handle.register(Talk.Rescheduled)
+    def _(self, e, s: Session) -> None:
+        s.get(GraphTalkRow, str(e.originator_id)).starts_at = e.starts_at
+
+    @handle.register
+    def _(self, e: Talk.Revised, s: Session) -> None:
+        talk = s.get(GraphTalkRow, str(e.originator_id))
+        talk.topics = ",".join(e.topics)
+        at = effective_time(talk.starts_at, e.timestamp)
+        learners = {row.learner_id for row in end_learning_edges(s, TALK_ATTENDED, talk.talk_id, at)}
+        for learner in sorted(learners):
+            self._attended(s, talk, learner, at)
+
+    @handle.register
+    def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
+        talk = s.get(GraphTalkRow, str(e.originator_id))
+        at = effective_time(talk.starts_at, e.timestamp)
+        end_learning_edges(s, TALK_ATTENDED, talk.talk_id, at, learner=e.peer_id)
+        if e.attended:
+            self._attended(s, talk, str(e.peer_id), at)
+
+    @staticmethod
+    def _attended(s: Session, talk: GraphTalkRow, learner: str, at: datetime) -> None:
+        topics = [t for t in talk.topics.split(",") if t]
+        for topic in topics:
+            add_learning_edge(s, talk.speaker_id, learner, topic, at, TALK_ATTENDED, talk.talk_id,
+                              weight=1.0 / len(topics))
