@@ -195,17 +195,18 @@ def render_show(row, error: DomainError | None = None):
 @bp.route("/talks/<talk_id>/sign-up", methods=["POST"])
 @login_required
 def sign_up(talk_id: str):
-    talk = talk_or_404(talk_id).TalkRow
-    here = url_for("talks.show", talk_id=talk.id)
-    return button(lambda: services().talks.sign_up(UUID(talk.id), g.peer.id), "You are signed up.", here)
+    return seat_action(talk_id, services().talks.sign_up, "You are signed up.")
 
 
 @bp.route("/talks/<talk_id>/cancel-sign-up", methods=["POST"])
 @login_required
 def cancel_sign_up(talk_id: str):
+    return seat_action(talk_id, services().talks.cancel_sign_up, "Your sign-up is cancelled.")
+
+
+def seat_action(talk_id: str, command: Callable[[UUID, UUID], int], message: str):
     talk = talk_or_404(talk_id).TalkRow
-    here = url_for("talks.show", talk_id=talk.id)
-    return button(lambda: services().talks.cancel_sign_up(UUID(talk.id), g.peer.id), "Your sign-up is cancelled.", here)
+    return button(lambda: command(UUID(talk.id), g.peer.id), message, url_for("talks.show", talk_id=talk.id))
 
 
 @bp.route("/talks/<talk_id>/attendance", methods=["POST"])
