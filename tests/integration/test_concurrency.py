@@ -1,0 +1,135 @@
+"""Many people sign up for one talk at the same moment: seats, waitlist order and no errors."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from uuid import UUID, uuid4
+
+import pytest
+
+from commonroom.domain.talk import Talk
+from commonroom.projections.attendance import SignUpRow
+from core_given import a_scheduled_talk, an_organizer, rows
+
+
+def sign_up_together(services, talk_id: UUID, peers: list[UUID], barrier) -> list[str]:
+    """Start one thread per peer behind ``barrier``; return any error a caller saw."""
+    errors: list[str] = []
+
+    def sign_up(peer: UUID) -> None:
+        barrier.wait(timeout=60)
+        try:
+            services.talks.sign_up(talk_id, peer)
+        except Exception as error:  # noqa: BLE001 - reported and asserted empty
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=sign_up, args=(peer,)) for peer in peers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def sign_up_in_another_process(database_url: str, talk_id: UUID, peers: list[UUID], barrier, results) -> None:
+    """Runs in a spawned process with its own Commonroom on the same database."""
+    from commonroom.platform.bootstrap import bootstrap
+
+    app = bootstrap(database_url)
+    try:
+        errors = sign_up_together(app, talk_id, peers, barrier)
+        results.put((errors, app.stats.commands, app.stats.conflicts_retried))
+    finally:
+        app.close()
+
+
+def assert_five_seats_and_an_ordered_waitlist(services, talk_id: UUID, peers: list[UUID]) -> None:
+    talk = services.store.repository.get(talk_id)
+    assert len(talk.confirmed) == 5 and len(talk.waitlist) == 15
+    assert sorted(talk.confirmed + talk.waitlist) == sorted(peers)
+    # the waitlist positions are 1..15 in the order the events were recorded
+    waitlisted = [e for e in services.store.events.get(talk_id) if isinstance(e, Talk.Waitlisted)]
+    assert [e.position for e in waitlisted] == list(range(1, 16))
+    assert [e.peer_id for e in waitlisted] == talk.waitlist
+    # and the attendance view agrees, once, with every seat
+    signups = rows(services, SignUpRow, SignUpRow.talk_id == str(talk_id))
+    assert len(signups) == 20
+    assert sorted(str(p) for p in talk.confirmed) == sorted(r.peer_id for r in signups if r.status == "confirmed")
+    waiting = {r.peer_id: r.position for r in signups if r.status == "waitlisted"}
+    assert waiting == {str(e.peer_id): e.position for e in waitlisted}
+
+
+def test_twenty_threads_signing_up_for_five_seats_get_five_seats_and_a_waitlist_in_order(services):
+    # given a talk in a room of five
+    organizer = an_organizer(services, rooms=(("Blue room", 5),))
+    talk_id = a_scheduled_talk(services, organizer)
+    peers = [uuid4() for _ in range(20)]
+    # when twenty people sign up at once
+    errors = sign_up_together(services, talk_id, peers, threading.Barrier(20))
+    # then nobody sees an error, five are confirmed and fifteen wait in event order
+    assert errors == []
+    assert_five_seats_and_an_ordered_waitlist(services, talk_id, peers)
+
+
+@pytest.mark.postgres
+def test_two_processes_of_ten_threads_share_five_seats_without_errors(pg_url, clock):
+    from commonroom.platform.bootstrap import bootstrap
+
+    services = bootstrap(pg_url, clock=clock)
+    try:
+        # given a talk in a room of five
+        organizer = an_organizer(services, rooms=(("Blue room", 5),))
+        talk_id = a_scheduled_talk(services, organizer)
+        peers = [uuid4() for _ in range(20)]
+        # when two processes with ten threads each sign twenty people up at once
+        spawn = multiprocessing.get_context("spawn")
+        barrier, results = spawn.Barrier(20), spawn.Queue()
+        processes = [spawn.Process(target=sign_up_in_another_process,
+                                   args=(pg_url, talk_id, peers[i::2], barrier, results)) for i in range(2)]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=120) for _ in processes]
+        for process in processes:
+            process.join(timeout=30)
+        # then nobody saw an error, and the seats and the waitlist are as with one process
+        assert [errors for errors, _, _ in outcomes] == [[], []]
+        assert all(process.exitcode == 0 for process in processes)
+        assert_five_seats_and_an_ordered_waitlist(services, talk_id, peers)
+        # and every sign-up was one successful command, whatever conflicts were retried on the way
+        assert sum(commands for _, commands, _ in outcomes) == 20
+    finally:
+        services.close()
+
+
+def test_concurrent_sign_ups_and_cancellations_keep_seats_full_and_waitlist_in_order(services):
+    # given a full talk with five waiting
+    organizer = an_organizer(services, rooms=(("Blue room", 5),))
+    talk_id = a_scheduled_talk(services, organizer)
+    first = [uuid4() for _ in range(10)]
+    for peer in first:
+        services.talks.sign_up(talk_id, peer)
+    # when the five confirmed cancel while five more sign up, all at once
+    barrier, errors = threading.Barrier(10), []
+
+    def act(peer: UUID, cancel: bool) -> None:
+        barrier.wait(timeout=60)
+        try:
+            (services.talks.cancel_sign_up if cancel else services.talks.sign_up)(talk_id, peer)
+        except Exception as error:  # noqa: BLE001
+            errors.append(repr(error))
+
+    later = [uuid4() for _ in range(5)]
+    threads = [threading.Thread(target=act, args=(p, True)) for p in first[:5]]
+    threads += [threading.Thread(target=act, args=(p, False)) for p in later]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then the first five waiting took the seats, in order, and the late-comers wait
+    assert errors == []
+    talk = services.store.repository.get(talk_id)
+    assert talk.confirmed == first[5:]
+    assert sorted(talk.waitlist) == sorted(later)
+    waitlisted = [e for e in services.store.events.get(talk_id) if isinstance(e, Talk.Waitlisted)]
+    assert [e.peer_id for e in waitlisted[5:]] == talk.waitlist
