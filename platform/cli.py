@@ -65,18 +65,37 @@ def projections_rebuild(views: tuple[str, ...]) -> None:
 
 @projections.command("run")
 @click.option("--once", is_flag=True, help="Catch up and exit instead of following.")
+@click.option("--views", default="", help="Comma-separated view group (default: all views).")
 @with_appcontext
-def projections_run(once: bool) -> None:
-    """Follow the event log and keep every view up to date (a long-running worker)."""
+def projections_run(once: bool, views: str) -> None:
+    """Follow the event log and keep the views up to date (a long-running worker).
+
+    Only one worker per view group runs at a time: a second one waits on the group's lock.
+    SIGTERM or Ctrl-C stops it after the current batch.
+    """
+    import signal
+    import threading
+
+    from commonroom.platform.logs import configure_logging
+    from commonroom.platform.worker import group_projector, run_worker
+
     app = services()
-    read = app.projector.catch_up()
-    click.echo(f"caught up: {read} events")
-    if once:
-        return
-    app.start_following()
+    chosen = [v.strip() for v in views.split(",") if v.strip()] or None
     try:
-        while True:
-            time.sleep(3600)
+        for name in chosen or []:
+            app.projector.view(name)
+    except KeyError as error:
+        raise click.BadParameter(str(error.args[0]), param_hint="--views") from None
+    if once:
+        read = group_projector(app, chosen).catch_up()
+        click.echo(f"caught up: {read} events")
+        return
+    configure_logging()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_worker(app, chosen, stop,
+                   on_wait=lambda: click.echo("another worker holds this view group; waiting for its lock", err=True))
     except KeyboardInterrupt:
         pass
     finally:

@@ -116,11 +116,14 @@ class Registered:
 
 class PeopleService(Service):
     def register(
-        self, name: object, email: object, department: object, password: object, timezone: object = "UTC"
+        self, name: object, email: object, department: object, password: object = None, timezone: object = "UTC",
+        *, password_hash: str | None = None,
     ) -> Registered:
+        """Register a peer. Bulk imports (the demo, load tests) may pass an already computed
+        ``password_hash`` (from ``hash_password``) instead of hashing the same password again."""
         name, department, tz = Peer.validate(name, department, timezone or "UTC")
         email = normalise_email(email)
-        password_hash = self.hash_password(password)
+        password_hash = password_hash or self.hash_password(password)
         claim_id = EmailClaim.create_id(email)
 
         def command() -> Registered:
