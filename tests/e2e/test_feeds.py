@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from icalendar import Calendar
 
 from tests.conftest import next_weekday, start_programme
@@ -110,3 +111,25 @@ def test_feed_times_are_utc_even_in_summer_time(app, client, auth):
     talk_id = scheduled(auth, "Summer talk", summer)
     starts = events(client, "/programme.ics")[f"{talk_id}@commonroom"].decoded("DTSTART")
     assert (starts.hour, starts.minute, starts.utcoffset()) == (11, 0, timedelta(0))
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_feed_and_the_talk_page_show_the_same_lunchtime(pg_url, clock):
+    # given the app on PostgreSQL, which keeps instants (SQLite keeps wall times)
+    from commonroom.platform.app import create_app
+    from tests.conftest import AuthActions
+
+    app = create_app({"TESTING": True, "DATABASE_URL": pg_url, "SECRET_KEY": "test", "FOLLOW": False, "CLOCK": clock})
+    try:
+        client = app.test_client()
+        auth = AuthActions(client, app)
+        day = next_weekday(7)
+        # when Sam schedules a talk at the programme's noon (Europe/London)
+        talk_id = a_programme_with_sams_talk(app, auth, day)
+        # then the feed has it at noon London time, in UTC, and the page says 12:00
+        starts = events(client, "/programme.ics")[f"{talk_id}@commonroom"].decoded("DTSTART")
+        local = starts.astimezone(ZoneInfo("Europe/London"))
+        assert (local.date(), local.hour, starts.utcoffset()) == (day, 12, timedelta(0))
+        assert "12:00" in client.get(f"/talks/{talk_id}").get_data(as_text=True)
+    finally:
+        app.extensions["commonroom"].close()
