@@ -55,6 +55,9 @@ def _register_blueprints(app: Flask) -> None:
 
     for module in (auth, pages, programme, talks, feeds, api, health):
         app.register_blueprint(module.bp)
+    from commonroom.platform.web import directory
+
+    app.register_blueprint(directory.bp)
 
 
 def _register_hooks(app: Flask) -> None:

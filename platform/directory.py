@@ -164,6 +164,11 @@ def match_skills(names: SkillNames, query: str, limit: int = 6) -> list[str]:
     return found[:limit]
 
 
+def find_skills(engine: sa.Engine, query: str, at: datetime | None = None) -> list[str]:
+    with Session(engine) as c:
+        return match_skills(skill_names(c, at), query)
+
+
 @dataclass(frozen=True)
 class Person:
     id: str

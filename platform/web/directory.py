@@ -1,0 +1,173 @@
+"""Who knows what: the directory, peer profiles, endorsements, the graph, audit trails.
+
+Every read page takes ``?as_of=YYYY-MM-DD`` and shows the state at the end of that day (UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+
+from commonroom.domain.errors import DomainError, InvalidValue
+from commonroom.domain.skills import HALF_LIFE_DAYS
+from commonroom.platform import directory as d
+from commonroom.platform.web.security import login_required, organizer_required
+
+bp = Blueprint("directory", __name__)
+
+
+def services():
+    return current_app.extensions["commonroom"]
+
+
+def as_of_arg() -> date | None:
+    return d.parse_as_of(request.args.get("as_of"))
+
+
+def peer_id_or_404(peer_id: str) -> str:
+    try:
+        return str(UUID(peer_id))
+    except ValueError:
+        abort(404, "there is no such person")
+
+
+# --- the directory --------------------------------------------------------------------------------
+@bp.route("/directory")
+def index():
+    return render_directory(error=None, status=200)
+
+
+def render_directory(error: DomainError | None, status: int):
+    engine = services().engine
+    as_of = as_of_arg()
+    at = d.moment(as_of)
+    query = request.args.get("q", "").strip()[:60]
+    department = request.args.get("department", "").strip() or None
+    mode = "wants" if request.args.get("mode") == "wants" else "knows"
+    overview = d.skill_overview(engine, at)
+    results = []
+    if query:
+        for key in d.find_skills(engine, query, at):
+            results.append({
+                "key": key,
+                "label": next((o.label for o in overview if o.key == key), key),
+                "ranked": d.rank(engine, key, at, department) if mode == "knows" else [],
+                "wanters": d.wanters(engine, key, at, department),
+            })
+    return render_template(
+        "directory/index.html", query=query, department=department, mode=mode, as_of=as_of,
+        results=results, overview=overview[:30], ideas=d.talk_ideas(overview), half_life=HALF_LIFE_DAYS,
+        departments=d.departments(engine, at), error=error, form=request.form,
+    ), status
+
+
+@bp.route("/directory/aliases", methods=["POST"])
+@organizer_required
+def merge_alias():
+    try:
+        position = services().directory.merge_alias(request.form.get("alias", ""), request.form.get("into", ""),
+                                                    by=g.peer.id)
+    except DomainError as error:
+        return render_directory(error=error, status=error.status)
+    services().settle(position)
+    flash(f"\u201c{request.form['alias']}\u201d now counts as \u201c{request.form['into']}\u201d.")
+    return redirect(url_for("directory.index", q=request.form["into"]), 303)
+
+
+# --- people ----------------------------------------------------------------------------------------
+@bp.route("/people/<peer_id>")
+def profile(peer_id: str):
+    return render_profile(peer_id_or_404(peer_id), error=None, status=200)
+
+
+def render_profile(peer_id: str, error: DomainError | None, status: int):
+    engine = services().engine
+    as_of = as_of_arg()
+    found = d.profile(engine, peer_id, d.moment(as_of))
+    if found is None:
+        abort(404, "there is no such person" + (" on that date" if as_of else ""))
+    viewer = g.get("peer")
+    can_endorse = (as_of is None and viewer is not None and d.can_endorse(engine, viewer.id, peer_id))
+    return render_template("directory/profile.html", p=found, as_of=as_of, can_endorse=can_endorse,
+                           error=error, form=request.form), status
+
+
+@bp.route("/people/<peer_id>/endorse", methods=["POST"])
+@login_required
+def endorse(peer_id: str):
+    peer_id = peer_id_or_404(peer_id)
+    try:
+        position = services().directory.endorse(g.peer.id, UUID(peer_id), request.form.get("skill", ""),
+                                                request.form.get("sentence", ""))
+    except DomainError as error:
+        return render_profile(peer_id, error=error, status=error.status)
+    services().settle(position)
+    flash("Thank you: your endorsement is on their profile.")
+    return redirect(url_for("directory.profile", peer_id=peer_id), 303)
+
+
+@bp.route("/people/<peer_id>/history")
+@login_required
+def peer_history(peer_id: str):
+    entries = d.history(services().store, services().engine, UUID(peer_id_or_404(peer_id)))
+    if not entries:
+        abort(404, "there is no such person")
+    return render_template("directory/history.html", entries=entries, subject="person",
+                           back=url_for("directory.profile", peer_id=peer_id))
+
+
+@bp.route("/talks/<talk_id>/history")
+@login_required
+def talk_history(talk_id: str):
+    try:
+        entries = d.history(services().store, services().engine, UUID(talk_id))
+    except ValueError:
+        entries = []
+    if not entries or entries[0].what != "Proposed":
+        abort(404, "there is no such talk")
+    return render_template("directory/history.html", entries=entries, subject="talk",
+                           back=url_for("talks.show", talk_id=talk_id))
+
+
+# --- the graph --------------------------------------------------------------------------------------
+@bp.route("/graph")
+def graph_page():
+    engine = services().engine
+    timeline = d.months(engine, services().clock.now().date())
+    as_of = as_of_arg() or timeline_step(timeline)
+    at = d.moment(as_of)
+    topic = request.args.get("topic", "").strip()[:60] or None
+    department = request.args.get("department", "").strip() or None
+    shown = d.graph(engine, at, topic, department)
+    return render_template(
+        "directory/graph.html", graph=shown, analysis=services().directory.analytics.get(at), as_of=as_of,
+        topic=topic, department=department, departments=d.departments(engine, at), timeline=timeline,
+        names={p.id: p for p in shown.nodes}, skills=d.skill_overview(engine, at),
+    )
+
+
+def timeline_step(timeline: list[date]) -> date | None:
+    """The slider posts ``step`` (a month's index on the timeline), so it works without JavaScript."""
+    step = request.args.get("step")
+    if step is None or not timeline:
+        return None
+    try:
+        return timeline[min(max(int(step), 0), len(timeline) - 1)]
+    except ValueError:
+        raise InvalidValue("step", "step must be a month's number on the timeline") from None
+
+
+@bp.route("/graph.json")
+def graph_json():
+    as_of = as_of_arg()
+    shown = d.graph(services().engine, d.moment(as_of), request.args.get("topic") or None,
+                    request.args.get("department") or None)
+    return jsonify({
+        "as_of": as_of.isoformat() if as_of else None,
+        "nodes": [{"id": p.id, "name": p.name, "department": p.department,
+                   "url": url_for("directory.profile", peer_id=p.id)} for p in shown.nodes],
+        "edges": [{"source": e["teacher"], "target": e["learner"], "weight": e["weight"], "topics": e["topics"]}
+                  for e in shown.edges],
+    })

@@ -1,0 +1,159 @@
+"""Who-knows-what pages through the Flask client: search, profiles, endorsing, the graph, history."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from commonroom.domain.peer import Peer
+
+from integration.directory_given import a_peer, a_talk_held, an_organizer
+
+
+@pytest.fixture
+def org(app, clock):
+    """A small organisation: Ann (Eng) spoke on Kubernetes to Bob (Ops); Cat and Bob want Rust."""
+    services = app.extensions["commonroom"]
+    organizer = an_organizer(services)
+    ann = a_peer(services, "Ann Archer", "Engineering", offers=["Kubernetes"])
+    bob = a_peer(services, "Bob Baker", "Operations", offers=["k8s"], wants=["Rust"])
+    cat = a_peer(services, "Cat <script>x</script>", "Operations", wants=["Rust"])
+    talk = a_talk_held(services, clock, ann, ["Kubernetes"], attendees=[bob], ratings=[5], days_ago=20)
+    services.settle()
+    return dict(services=services, organizer=organizer, ann=ann, bob=bob, cat=cat, talk=talk)
+
+
+def login_as(auth, app, peer_id):
+    """Give an existing peer a password through the service, then sign in."""
+    services = app.extensions["commonroom"]
+    services.settle(services.people.change_password(peer_id, "correct horse", by=peer_id))
+    auth.login(services.people.get(peer_id, Peer).email, "correct horse")
+
+
+def test_search_ranks_the_speaker_first_and_explains_why(client, org):
+    page = client.get("/directory?q=kube").get_data(as_text=True)
+    assert page.index("Ann Archer") < page.index("Bob Baker")
+    assert "gave \u201cAll about Kubernetes\u201d (1 attended, mean rating 5.0)" in page
+    assert "offered on profile" in page
+
+
+def test_search_finds_a_misspelt_skill_and_shows_who_wants_it(client, org):
+    # when someone searches for "Rsut" among people who want to learn
+    page = client.get("/directory?q=Rsut&mode=wants").get_data(as_text=True)
+    # then the fuzzy match finds Rust, its learners, and the demand shows as a talk idea
+    assert "<h2>Rust</h2>" in page
+    assert "Bob Baker" in page and "Cat &lt;script&gt;x&lt;/script&gt;" in page
+    assert "<script>x</script>" not in page
+    ideas = page[page.index('id="talk-ideas"'):]
+    assert "Rust" in ideas[:400]
+
+
+def test_department_filter_keeps_only_that_department(client, org):
+    page = client.get("/directory?q=kubernetes&department=Operations").get_data(as_text=True)
+    ranking = page[page.index('class="ranking"'):page.index("Wants to learn")]
+    assert "Bob Baker" in ranking and "Ann Archer" not in ranking
+
+
+def test_a_bad_as_of_date_is_a_422_naming_the_field(client, org):
+    response = client.get("/directory?as_of=yesterday")
+    assert response.status_code == 422
+    assert "as_of must be a date" in response.get_data(as_text=True)
+
+
+def test_profile_shows_offers_wants_talks_and_evidence(client, org):
+    page = client.get(f"/people/{org['bob']}").get_data(as_text=True)
+    assert "k8s" in page and "Rust" in page
+    assert "All about Kubernetes" in page[page.index('id="talks-attended"'):]
+
+
+def test_unknown_person_is_a_404(client, org):
+    assert client.get("/people/not-a-uuid").status_code == 404
+    assert client.get(f"/people/{org['organizer'].hex[:8]}-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_an_attendee_endorses_the_speaker_and_it_counts(client, auth, app, org):
+    # given Bob, who attended Ann's talk, is signed in
+    login_as(auth, app, org["bob"])
+    page = client.get(f"/people/{org['ann']}").get_data(as_text=True)
+    assert 'id="endorse"' in page
+    # when he endorses her for Kubernetes
+    response = auth.post(f"/people/{org['ann']}/endorse", {"skill": "Kubernetes", "sentence": "Made it click"})
+    assert response.status_code == 303
+    # then her profile shows it and the directory counts it as evidence
+    page = client.get(f"/people/{org['ann']}").get_data(as_text=True)
+    assert "Made it click" in page[page.index('id="endorsements-received"'):]
+    assert "endorsement" in client.get("/directory?q=kubernetes").get_data(as_text=True)
+
+
+def test_someone_who_never_learned_from_them_cannot_endorse(client, auth, app, org):
+    login_as(auth, app, org["cat"])
+    assert 'id="endorse"' not in client.get(f"/people/{org['ann']}").get_data(as_text=True)
+    response = auth.post(f"/people/{org['ann']}/endorse", {"skill": "Kubernetes"})
+    assert response.status_code == 403
+
+
+def test_an_empty_endorsement_skill_is_refused_naming_the_field(client, auth, app, org):
+    login_as(auth, app, org["bob"])
+    response = auth.post(f"/people/{org['ann']}/endorse", {"skill": "  "})
+    assert response.status_code == 422
+    assert 'id="e-skill"' in response.get_data(as_text=True)
+
+
+def test_organizer_merges_an_alias_from_the_directory(client, auth, app, org):
+    # given k8s and Kubernetes start out as separate skills... except Bob's k8s offer is apart
+    login_as(auth, app, org["organizer"])
+    before = client.get("/directory?q=kubernetes").get_data(as_text=True)
+    assert "k8s" not in before[before.index('id="results"'):before.index('id="talk-ideas"')]
+    # when the organizer merges k8s into Kubernetes
+    response = auth.post("/directory/aliases", {"alias": "k8s", "into": "Kubernetes"})
+    assert response.status_code == 303
+    # then Bob's offer counts under Kubernetes
+    after = client.get("/directory?q=kubernetes").get_data(as_text=True)
+    ranking = after[after.index('class="ranking"'):]
+    assert "Bob Baker" in ranking and "offered on profile" in ranking
+
+
+def test_a_non_organizer_cannot_merge_aliases(client, auth, app, org):
+    login_as(auth, app, org["bob"])
+    assert auth.post("/directory/aliases", {"alias": "k8s", "into": "Kubernetes"}).status_code == 403
+
+
+def test_graph_page_lists_the_learning_without_javascript(client, org):
+    page = client.get("/graph").get_data(as_text=True)
+    edges = page[page.index('id="edges"'):]
+    assert "Ann Archer</a> taught" in edges and "Bob Baker" in edges and "Kubernetes" in edges
+    assert 'id="babel"' in page and "100%" in page
+    assert "Olive Organizer" in page[page.index('id="isolated"'):]
+
+
+def test_graph_json_exports_nodes_and_edges(client, org):
+    data = client.get("/graph.json").get_json()
+    assert {n["name"] for n in data["nodes"]} >= {"Ann Archer", "Bob Baker"}
+    assert data["edges"] == [{"source": str(org["ann"]), "target": str(org["bob"]), "weight": 1.0,
+                              "topics": ["Kubernetes"]}]
+
+
+def test_graph_as_of_before_the_talk_has_no_edges(client, org):
+    before = (date.today() - timedelta(days=60)).isoformat()
+    assert client.get(f"/graph.json?as_of={before}").get_json()["edges"] == []
+    page = client.get(f"/graph?as_of={before}").get_data(as_text=True)
+    assert "No learning recorded by then" in page
+
+
+def test_the_timeline_slider_works_as_a_plain_form(client, org):
+    page = client.get("/graph?step=0").get_data(as_text=True)
+    assert 'id="as-of-note"' in page
+
+
+def test_history_pages_list_every_event_with_who_and_when(client, auth, app, org):
+    login_as(auth, app, org["ann"])
+    talk_page = client.get(f"/talks/{org['talk']}/history").get_data(as_text=True)
+    assert talk_page.count('class="event"') == 5  # proposed, scheduled, signed up, attended, feedback
+    assert "Proposed" in talk_page and "Ann Archer" in talk_page and "Bob Baker" in talk_page
+    peer_page = client.get(f"/people/{org['bob']}/history").get_data(as_text=True)
+    assert "SkillOffered" in peer_page and "password_hash" not in peer_page
+
+
+def test_history_needs_a_signed_in_peer(client, org):
+    assert client.get(f"/talks/{org['talk']}/history").status_code == 302
