@@ -17,6 +17,7 @@ import pytest
 
 from commonroom.platform.bootstrap import bootstrap
 from commonroom.platform.services import Clock
+from support import next_weekday, start_programme  # noqa: F401 - re-exported for older imports
 
 PG_ADMIN_URL = os.environ.get("COMMONROOM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -41,13 +42,6 @@ class SettableClock(Clock):
 @pytest.fixture
 def clock() -> SettableClock:
     return SettableClock()
-
-
-def next_weekday(days_ahead: int = 7) -> date:
-    day = date.today() + timedelta(days=days_ahead)
-    while day.weekday() > 4:
-        day += timedelta(days=1)
-    return day
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
@@ -171,14 +165,3 @@ class AuthActions:
 @pytest.fixture
 def auth(client, app) -> AuthActions:
     return AuthActions(client, app)
-
-
-def start_programme(services, organizer: UUID, rooms=(("Blue room", 5),), weekdays=(0, 1, 2, 3, 4)) -> None:
-    """A running programme: every weekday from a year ago, the given rooms."""
-    services.programme.start("Mini-scule", "Europe/London", time(12, 0), 30, by=organizer) \
-        if services.programme.programme() is None else None
-    services.programme.change(
-        lambda p: p.change_weekdays(list(weekdays), date.today() - timedelta(days=365), by=organizer), by=organizer)
-    for name, capacity in rooms:
-        services.programme.change(lambda p, n=name, c=capacity: p.add_room(n, c, by=organizer), by=organizer)
-    services.settle()

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import pytest
-from conftest import next_weekday, start_programme
+from support import next_weekday, start_programme
 
 API = "/api/v1"
 

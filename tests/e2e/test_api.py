@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 from api_given import api  # noqa: F401  (the fixture)
-from conftest import next_weekday
+from support import next_weekday
 
 NOWHERE = "00000000-0000-4000-8000-000000000000"
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from commonroom.domain.peer import EmailClaim, Peer
-from conftest import next_weekday, start_programme
+from support import next_weekday, start_programme
 
 PASSWORD = "correct horse"
 

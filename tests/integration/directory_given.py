@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
 from commonroom.domain.peer import EmailClaim, Peer
-from conftest import start_programme
+from support import start_programme
 
 
 def a_peer(services, name: str, department: str = "Audit", offers=(), wants=()) -> UUID:

@@ -18,7 +18,7 @@ from commonroom.projections.attendance import SignUpRow
 from commonroom.projections.notifications import NotificationRow
 from commonroom.projections.people import PeerRow, PeerSkillRow
 from commonroom.projections.schedule import DayOffRow, RoomRow, TalkRow, WeekdaysRow
-from conftest import next_weekday
+from support import next_weekday
 from core_given import PASSWORD, a_peer, a_scheduled_talk, an_organizer, rows, weekday_after
 
 

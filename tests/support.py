@@ -1,0 +1,24 @@
+"""Helpers shared by tests in every folder (import as ``from support import ...``)."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from uuid import UUID
+
+
+def next_weekday(days_ahead: int = 7) -> date:
+    day = date.today() + timedelta(days=days_ahead)
+    while day.weekday() > 4:
+        day += timedelta(days=1)
+    return day
+
+
+def start_programme(services, organizer: UUID, rooms=(("Blue room", 5),), weekdays=(0, 1, 2, 3, 4)) -> None:
+    """A running programme: every weekday from a year ago, the given rooms."""
+    services.programme.start("Mini-scule", "Europe/London", time(12, 0), 30, by=organizer) \
+        if services.programme.programme() is None else None
+    services.programme.change(
+        lambda p: p.change_weekdays(list(weekdays), date.today() - timedelta(days=365), by=organizer), by=organizer)
+    for name, capacity in rooms:
+        services.programme.change(lambda p, n=name, c=capacity: p.add_room(n, c, by=organizer), by=organizer)
+    services.settle()
