@@ -21,6 +21,8 @@ MAX_CAPACITY = 10
 
 
 def clean_list(field: str, values: object, *, max_items: int = 10) -> list[str]:
+    if values is None:
+        values = []
     if isinstance(values, str):
         values = values.split(",")
     if not isinstance(values, (list, tuple)):

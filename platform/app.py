@@ -58,6 +58,10 @@ def _register_blueprints(app: Flask) -> None:
     from commonroom.platform.web import directory
 
     app.register_blueprint(directory.bp)
+    from commonroom.platform.web import trades
+
+    for blueprint in trades.blueprints:
+        app.register_blueprint(blueprint)
 
 
 def _register_hooks(app: Flask) -> None:

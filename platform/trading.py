@@ -6,6 +6,7 @@ suggestion query touches only the peers who share a skill with the asker, never 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -368,6 +369,23 @@ def rank_mentors(application: dict, mentors: dict[str, dict], load: dict[str, in
             matches.append(MentorMatch(mentor_id, names.get(mentor_id, ""), score, reasons))
     matches.sort(key=lambda m: (-m.score, m.name, m.mentor_id))
     return matches
+
+
+def mentor_proposals(members: list, pairs: list, mentee_id: str, names: dict[str, str]) -> list[MentorMatch]:
+    """``rank_mentors`` over the mentoring read model's rows (pages never load the programme)."""
+    def profile(row) -> dict:
+        return dict(skills=json.loads(row.skills), needs=json.loads(row.skills), languages=json.loads(row.languages),
+                    background=row.background, timezone=row.timezone, capacity=row.capacity)
+
+    applicant = next((m for m in members if m.peer_id == str(mentee_id) and m.role == "mentee"), None)
+    if applicant is None:
+        return []
+    mentors = {m.peer_id: profile(m) for m in members if m.role == "mentor"}
+    load: dict[str, int] = defaultdict(int)
+    for pair in pairs:
+        if pair.active:
+            load[pair.mentor_id] += 1
+    return rank_mentors(profile(applicant), mentors, load, names)
 
 
 class MentoringService(Service):
