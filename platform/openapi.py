@@ -46,7 +46,7 @@ TOPICS = {
 
 SCHEMAS = {
     "Error": obj({"error": string(), "field": string()}, ("error",)),
-    "TokenRequest": obj({"email": string(254, format="email"), "password": string(MAX_PASSWORD, 1)},
+    "TokenRequest": obj({"email": string(254, format="email"), "password": string(min_length=1)},
                         ("email", "password")),
     "Token": obj({"token": string(), "peer_id": UUID_STRING}, ("token", "peer_id")),
     "Registration": obj({
@@ -111,6 +111,20 @@ SCHEMAS = {
                 "free": {"type": "boolean"},
                 "talk": nullable({"type": "object"})})}})},
     }, ("programme", "days")),
+    "Trade": obj({
+        "id": UUID_STRING, "proposer_id": UUID_STRING, "partner_id": UUID_STRING, "offer": string(), "want": string(),
+        "one_sided": {"type": "boolean"}, "status": string(), "awaiting_id": nullable(UUID_STRING),
+        "countered": {"type": "boolean"}, "decline_reason": string(),
+        "notes": {"type": "array", "description": "only to the two parties", "items": {"type": "object"}},
+        "sessions": {"type": "array", "description": "in GET /trades/{trade_id} only", "items": {"type": "object"}},
+    }, ("id", "proposer_id", "partner_id", "status")),
+    "TradeList": obj({"trades": {"type": "array", "items": ref("Trade")}}, ("trades",)),
+    "Ledger": obj({name: {"type": "integer"} for name in (
+        "given", "received", "given_90_days", "received_90_days")} | {
+        name: {"type": "object"} for name in ("given_by_skill", "received_by_skill", "per_trade")} | {
+        "lopsided": {"type": "boolean"}}),
+    "Suggestions": obj({"pairs": {"type": "array", "items": {"type": "object"}},
+                        "circles": {"type": "array", "items": {"type": "object"}}}, ("pairs", "circles")),
 }
 
 ERRORS = {
@@ -226,6 +240,12 @@ def paths() -> dict:
         "/api/v1/attendance/peers/{peer_id}": {"get": op(
             "a peer's sign-ups, attendance and feedback (the peer or an organizer)", ("200", "PeerAttendance"),
             errors=("403", "404"), params=(PEER,))},
+        "/api/v1/trades": {"get": op("the caller's trades of expertise", ("200", "TradeList"))},
+        "/api/v1/trades/{trade_id}": {"get": op(
+            "one trade the caller is party to, with its sessions", ("200", "Trade"), errors=("404",),
+            params=(_path("trade_id", "trade"),))},
+        "/api/v1/trades/ledger": {"get": op("the caller's minutes given and received", ("200", "Ledger"))},
+        "/api/v1/trades/suggestions": {"get": op("partners (or a circle) to trade with", ("200", "Suggestions"))},
     }
 
 
