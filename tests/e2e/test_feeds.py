@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from tests.conftest import next_weekday, start_programme
+from support import next_weekday, start_programme
 
 TALK = {"abstract": "Priors for the sceptical.", "topics": "statistics"}
 
@@ -114,10 +114,11 @@ def test_feed_times_are_utc_even_in_summer_time(app, client, auth):
 
 
 @pytest.mark.postgres
-def test_on_postgresql_the_feed_and_the_talk_page_show_the_same_lunchtime(pg_url, clock):
+def test_on_postgresql_the_feed_and_the_talk_page_show_the_same_lunchtime(pg_url, clock, auth):
     # given the app on PostgreSQL, which keeps instants (SQLite keeps wall times)
     from commonroom.platform.app import create_app
-    from tests.conftest import AuthActions
+
+    AuthActions = type(auth)  # the conftest helper class, driven against this PostgreSQL app
 
     app = create_app({"TESTING": True, "DATABASE_URL": pg_url, "SECRET_KEY": "test", "FOLLOW": False, "CLOCK": clock})
     try:

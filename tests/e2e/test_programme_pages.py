@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.conftest import next_weekday
+from support import next_weekday
 
 
 def head(app) -> int:

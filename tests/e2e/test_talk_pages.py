@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from commonroom.projections.schedule import TalkRow
-from tests.conftest import next_weekday, start_programme
+from support import next_weekday, start_programme
 
 TALK = {"title": "Bayesian audits", "abstract": "Priors for the sceptical.", "topics": "statistics, audit"}
 
