@@ -9,7 +9,9 @@ One line per stored event, in notification order::
 encryption), so an import writes back exactly the bytes that were exported. Snapshots are not
 exported: they are a cache that the store rebuilds from the events. An import writes into an
 empty store only, in the exported order; the store numbers the notifications afresh (the same
-numbers when the exported log had no gaps) and the read models are then built from them.
+numbers when the exported log had no gaps) and the read models are then built from them. An
+export read from a file is checked whole before anything is written; one read from a pipe is
+written batch by batch, so a bad line late in a pipe leaves the batches before it in the store.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def import_events(app: Commonroom, lines: IO[str], *, progress: Progress | None 
     existing = app.store.max_notification_id()
     if existing:
         raise ImportRefused(f"the event store already holds {existing} events; import only into an empty store")
+    if lines.seekable():  # a file: check every line before writing any, so a bad export writes nothing
+        for _ in read_events(lines):
+            pass
+        lines.seek(0)
     imported, batch = 0, []
     for stored_event in read_events(lines):
         batch.append(stored_event)

@@ -1,0 +1,145 @@
+"""The demo organisation: seeded through the services, plausible, idempotent with --if-empty."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from commonroom.platform.bootstrap import bootstrap
+from commonroom.platform.cli import main
+from commonroom.platform.demo import seed_demo
+from commonroom.platform.services import PeopleService
+from commonroom.projections.attendance import SignUpRow
+from commonroom.projections.people import PeerRow
+from commonroom.projections.schedule import DayOffRow, RoomRow, TalkRow, WeekdaysRow
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory):
+    """An app whose empty store was seeded once by ``commonroom demo --if-empty --peers 40``."""
+    from commonroom.platform.app import create_app
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo')}/demo.sqlite3"
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test-secret", "FOLLOW": False})
+    result = app.test_cli_runner().invoke(main, ["demo", "--if-empty", "--peers", "40", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    app.demo_output = result.output
+    yield app
+    app.extensions["commonroom"].close()
+
+
+def scalar(app, query):
+    with app.extensions["commonroom"].engine.connect() as c:
+        return c.scalar(query)
+
+
+def column(app, query) -> list:
+    with app.extensions["commonroom"].engine.connect() as c:
+        return list(c.scalars(query))
+
+
+def test_demo_has_forty_peers_in_several_departments_with_skills(demo_app):
+    assert scalar(demo_app, sa.select(sa.func.count()).select_from(PeerRow)) == 40
+    departments = set(column(demo_app, sa.select(PeerRow.department)))
+    assert {"Audit", "Tax", "Advisory", "Risk", "IT", "HR", "Finance"} <= departments
+    emails = column(demo_app, sa.select(PeerRow.email))
+    assert "ada@example.org" in emails and all(e.endswith("@example.org") for e in emails)
+
+
+def test_every_demo_account_signs_in_with_the_demo_password(demo_app):
+    hashes = set(column(demo_app, sa.select(PeerRow.password_hash)))
+    assert len(hashes) == 1 and PeopleService.password_matches(hashes.pop(), "commonroom")
+
+
+def test_ada_is_the_organizer_and_the_output_says_how_to_sign_in(demo_app):
+    organizers = column(demo_app, sa.select(PeerRow.email).where(PeerRow.is_organizer))
+    assert organizers == ["ada@example.org"]
+    assert "ada@example.org" in demo_app.demo_output and "'commonroom'" in demo_app.demo_output
+
+
+def test_the_programme_grew_from_one_weekday_to_five_roughly_monthly(demo_app):
+    rows = [tuple(r) for r in demo_app.extensions["commonroom"].engine.connect().execute(
+        sa.select(WeekdaysRow.effective_from, WeekdaysRow.weekdays).order_by(WeekdaysRow.effective_from))]
+    assert [len(weekdays.split(",")) for _, weekdays in rows] == [1, 2, 3, 5]
+    gaps = [(later[0] - earlier[0]).days for earlier, later in zip(rows, rows[1:])]
+    assert all(21 <= gap <= 35 for gap in gaps)
+    assert rows[0][0] <= date.today() - timedelta(weeks=12)
+
+
+def test_rooms_seat_eight_to_twenty_and_there_are_days_off(demo_app):
+    capacities = column(demo_app, sa.select(RoomRow.capacity))
+    assert len(capacities) >= 2 and all(8 <= c <= 20 for c in capacities)
+    assert scalar(demo_app, sa.select(sa.func.count()).select_from(DayOffRow)) >= 2
+
+
+def test_talks_span_the_past_three_months_and_the_next_weeks(demo_app):
+    days = column(demo_app, sa.select(TalkRow.day).where(TalkRow.status == "scheduled"))
+    today = date.today()
+    assert len([d for d in days if d < today]) >= 30
+    assert len([d for d in days if d > today]) >= 10
+    assert max(days) >= today + timedelta(weeks=3)
+    day_offs = set(column(demo_app, sa.select(DayOffRow.day)))
+    assert not day_offs & set(days)
+
+
+def test_talk_topics_come_from_the_speakers_offered_skills(demo_app):
+    from commonroom.projections.people import PeerSkillRow
+
+    with demo_app.extensions["commonroom"].engine.connect() as c:
+        skills = set(c.execute(sa.select(PeerSkillRow.peer_id, PeerSkillRow.skill).where(PeerSkillRow.kind == "offer")))
+        talks = c.execute(sa.select(TalkRow.speaker_id, TalkRow.topics)).all()
+    assert talks and all((speaker, topic) in skills for speaker, topics in talks for topic in topics.split(","))
+
+
+def test_sign_ups_fill_some_talks_with_waitlists_and_cancellations(demo_app):
+    statuses = dict(demo_app.extensions["commonroom"].engine.connect().execute(
+        sa.select(SignUpRow.status, sa.func.count()).group_by(SignUpRow.status)).all())
+    assert statuses["confirmed"] >= 200 and statuses["cancelled"] >= 10
+    full = scalar(demo_app, sa.select(sa.func.count()).select_from(TalkRow).where(
+        TalkRow.confirmed == TalkRow.capacity, TalkRow.waitlisted > 0))
+    assert full >= 2
+
+
+def test_past_talks_have_mostly_attendance_some_no_shows_and_feedback(demo_app):
+    marks = dict(demo_app.extensions["commonroom"].engine.connect().execute(
+        sa.select(SignUpRow.attended, sa.func.count()).where(SignUpRow.attended.is_not(None))
+        .group_by(SignUpRow.attended)).all())
+    assert marks[True] > 3 * marks[False] > 0
+    rated = scalar(demo_app, sa.select(sa.func.count()).select_from(SignUpRow).where(SignUpRow.rating.is_not(None)))
+    assert 0 < rated <= marks[True]
+
+
+def test_running_the_demo_again_with_if_empty_writes_nothing(demo_app):
+    # given the seeded store
+    store = demo_app.extensions["commonroom"].store
+    before = store.max_notification_id()
+    # when the demo runs again with --if-empty
+    result = demo_app.test_cli_runner().invoke(main, ["demo", "--if-empty", "--peers", "40"])
+    # then it says so and writes no event
+    assert result.exit_code == 0 and "nothing to do" in result.output
+    assert store.max_notification_id() == before
+
+
+def test_the_demo_without_if_empty_refuses_a_store_that_has_events(demo_app):
+    result = demo_app.test_cli_runner().invoke(main, ["demo"])
+    assert result.exit_code == 1 and "--if-empty" in result.output
+
+
+def story(url: str, seed: int) -> list[tuple]:
+    """A small demo's talks and sign-up counts, without the random ids and real timestamps."""
+    app = bootstrap(url)
+    try:
+        seed_demo(app, peers=10, seed=seed, weeks_back=3, weeks_ahead=1)
+        with app.engine.connect() as c:
+            return sorted((tuple(r) for r in c.execute(sa.select(
+                TalkRow.day, TalkRow.room_id, TalkRow.title, TalkRow.status, TalkRow.confirmed, TalkRow.waitlisted))),
+                          key=repr)
+    finally:
+        app.close()
+
+
+def test_the_same_seed_tells_the_same_story(tmp_path):
+    first = story(f"sqlite:///{tmp_path}/one.sqlite3", seed=5)
+    assert first and first == story(f"sqlite:///{tmp_path}/two.sqlite3", seed=5)
