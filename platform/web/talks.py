@@ -142,7 +142,19 @@ def take():
         else:
             return done(position, f"Your talk is scheduled for {day:%a %d %b}.", url_for("talks.show", talk_id=talk_id))
     proposals = [r for r in queries.talks_of_speaker(services().engine, g.peer.id) if r.TalkRow.status == "proposed"]
-    return render_template("talks/take.html", slot=slot, proposals=proposals, error=error), (error.status if error else 200)
+    return render_template("talks/take.html", slot=slot, slot_label=describe_slot(slot), proposals=proposals,
+                           error=error), (error.status if error else 200)
+
+
+def describe_slot(slot: str) -> str:
+    day, _, room_id = slot.partition("|")
+    shape = queries.programme_shape(services().engine)
+    rooms = {room.id: room.name for room in shape.rooms} if shape else {}
+    try:
+        when = f"{date.fromisoformat(day):%A %d %B %Y} at {shape.programme.lunch_start:%H:%M}" if shape else day
+    except ValueError:
+        when = day
+    return f"{when} · {rooms.get(room_id, room_id)}"
 
 
 @bp.route("/talks/<talk_id>/withdraw", methods=["POST"])

@@ -158,7 +158,10 @@ def test_taking_a_free_slot_from_the_calendar_schedules_a_proposal(app, client, 
     join(auth, "Sam Speaker")
     talk_id = propose(auth)
     slot = f"{next_weekday(10).isoformat()}|blue-room"
-    assert "Bayesian audits" in page(client, f"/talks/take?slot={slot}")
+    text = page(client, f"/talks/take?slot={slot}")
+    assert "Bayesian audits" in text and f"{next_weekday(10):%A %d %B %Y} at 12:00 · Blue room" in text
+    assert auth.post("/talks/take", {"slot": "nonsense", "talk_id": talk_id}).status_code == 422
+    assert auth.post("/talks/take", {"slot": slot, "talk_id": "not-an-id"}).status_code == 422
     response = auth.post("/talks/take", {"slot": slot, "talk_id": talk_id})
     assert response.status_code == 303 and talk_row(app, talk_id).status == "scheduled"
 
@@ -172,6 +175,13 @@ def test_scheduling_into_a_taken_past_or_unknown_slot_is_refused_and_changes_not
                          (f"{day.isoformat()}|no-such-room", 404), ("garbage", 422), ("", 422)]:
         assert auth.post(f"/talks/{other}/schedule", {"slot": slot}).status_code == status, slot
     assert head(app) == before and talk_row(app, other).status == "proposed"
+
+
+def test_a_too_long_cancel_reason_is_refused_and_the_talk_stays_scheduled(app, client, auth):
+    talk_id = scheduled_talk(app, auth)
+    response = auth.post(f"/talks/{talk_id}/cancel", {"reason": "r" * 301})
+    assert response.status_code == 422 and "at most 300 characters" in response.get_data(as_text=True)
+    assert talk_row(app, talk_id).status == "scheduled"
 
 
 def test_only_the_speaker_schedules_withdraws_or_cancels(app, client, auth):
