@@ -243,7 +243,7 @@ def rank(engine: sa.Engine, skill: str, at: datetime | None = None, department: 
         entry.score += item.contribution
     for entry in ranked.values():
         entry.items.sort(key=lambda i: -i.contribution)
-    return sorted(ranked.values(), key=lambda r: (-round(r.score, 9), r.person.name))
+    return sorted(ranked.values(), key=lambda r: (-round(r.score, 6), r.person.name))
 
 
 def wanters(engine: sa.Engine, skill: str, at: datetime | None = None, department: str | None = None) -> list[Person]:
@@ -350,7 +350,7 @@ def profile(engine: sa.Engine, peer_id: str, at: datetime | None = None,
         person=person,
         offers=[r.skill for r in evidence if r.kind == DECLARED],
         wants=list(wants),
-        skills=sorted(skills.values(), key=lambda r: (-r.score, r.skill)),
+        skills=sorted(skills.values(), key=lambda r: (-round(r.score, 6), r.skill)),
         talks_given=sorted((t for t in talks.values() if t.speaker_id == peer_id),
                            key=lambda t: (t.starts_at is None, t.starts_at or datetime.min, t.title)),
         talks_attended=[talks[t] for t in sorted(attended) if t in talks],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
+from commonroom.domain.lunchday import SlotTaken
 from commonroom.domain.peer import EmailClaim, Peer
 from support import start_programme
 
@@ -43,9 +44,14 @@ def a_talk_held(services, clock, speaker: UUID, topics: list[str], attendees=(),
     """A talk proposed, scheduled and held ``days_ago`` days ago; ``attendees`` came (and rated it
     with ``ratings``, in order). Leaves the clock at real time."""
     day = weekday_days_ago(days_ago)
-    clock.set(datetime.combine(day - timedelta(days=3), datetime.min.time(), tzinfo=timezone.utc))
+    clock.set(datetime.combine(day - timedelta(days=10), datetime.min.time(), tzinfo=timezone.utc))
     talk_id, _ = services.talks.propose(speaker, title or f"All about {topics[0]}", "", topics)
-    services.talks.schedule(talk_id, day, "great-hall", by=speaker)
+    while True:  # one talk per lunch: the first free weekday at or before the one asked for
+        try:
+            services.talks.schedule(talk_id, day, "great-hall", by=speaker)
+            break
+        except SlotTaken:
+            day = weekday_days_ago((date.today() - day).days + 1)
     for peer in attendees:
         services.talks.sign_up(talk_id, peer)
     clock.set(datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=14))
