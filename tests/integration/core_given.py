@@ -48,11 +48,12 @@ def a_scheduled_talk(services, speaker: UUID, room: str = "blue-room", days_ahea
     return talk_id
 
 
-def rows(services, table, *where, order_by=None) -> list:
-    """The settled rows of one read-model table, as ORM objects."""
+def rows(services, table, *where, order_by=None, settle: bool = True) -> list:
+    """The rows of one read-model table (settled first unless told not to), as ORM objects."""
     query = sa.select(table).where(*where)
     if order_by is not None:
         query = query.order_by(order_by)
-    services.settle()
+    if settle:
+        services.settle()
     with Session(services.engine, expire_on_commit=False) as s:
         return list(s.scalars(query))
