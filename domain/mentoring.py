@@ -129,8 +129,10 @@ class MentoringProgramme(Aggregate):
 
 class Mentorship(Aggregate):
     @event("Started")
-    def __init__(self, id: UUID, programme_id: UUID, mentor_id: UUID, mentee_id: UUID, started_on: date, by: UUID) -> None:  # noqa: A002 - the programme names it
+    def __init__(self, id: UUID, programme_id: UUID, mentor_id: UUID, mentee_id: UUID, started_on: date,  # noqa: A002
+                 topics: list[str], by: UUID) -> None:
         self.programme_id, self.mentor_id, self.mentee_id = programme_id, mentor_id, mentee_id
+        self.topics = topics  # the mentee's needs the mentor covers
         self.started_on = started_on
         self.contacts = 0
         self.outcome = ""
@@ -148,10 +150,12 @@ class Mentorship(Aggregate):
         if kind not in CONTACT_KINDS:
             raise InvalidValue("kind", "kind must be one of: " + ", ".join(CONTACT_KINDS))
         note = require_text("note", note or "", min_len=0, max_len=1000)
-        self._contact_logged(on=on, minutes=minutes, kind=kind, note=note, by=by)
+        self._contact_logged(on=on, minutes=minutes, kind=kind, note=note, mentor_id=self.mentor_id,
+                             mentee_id=self.mentee_id, topics=list(self.topics), by=by)
 
     @event("ContactLogged")
-    def _contact_logged(self, on: date, minutes: int, kind: str, note: str, by: UUID) -> None:
+    def _contact_logged(self, on: date, minutes: int, kind: str, note: str, mentor_id: UUID, mentee_id: UUID,
+                        topics: list[str], by: UUID) -> None:
         self.contacts += 1
 
     def end(self, outcome: object, summary: object, by: UUID, by_organizer: bool = False) -> None:

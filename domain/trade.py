@@ -191,17 +191,18 @@ class Trade(Aggregate):
         if replaces:
             self.sessions[replaces]["status"] = SUPERSEDED
         self.sessions[number] = dict(logged_by=str(by), teacher_id=str(teacher_id), learner_id=str(learner_id),
-                                     topic=topic, minutes=minutes, status=PENDING, replaces=replaces)
+                                     topic=topic, on=on.isoformat(), minutes=minutes, status=PENDING,
+                                     replaces=replaces)
 
     def confirm_session(self, number: str, by: UUID) -> None:
         session = self._pending_for_other(number, by)
         self._session_confirmed(number=number, teacher_id=UUID(session["teacher_id"]),
                                 learner_id=UUID(session["learner_id"]), topic=session["topic"],
-                                minutes=session["minutes"], by=by)
+                                on=date.fromisoformat(session["on"]), minutes=session["minutes"], by=by)
 
     @event("SessionConfirmed")
-    def _session_confirmed(self, number: str, teacher_id: UUID, learner_id: UUID, topic: str, minutes: int,
-                           by: UUID) -> None:
+    def _session_confirmed(self, number: str, teacher_id: UUID, learner_id: UUID, topic: str, on: date,
+                           minutes: int, by: UUID) -> None:
         self.sessions[number]["status"] = CONFIRMED
 
     def dispute_session(self, number: str, reason: object, by: UUID) -> None:
@@ -256,6 +257,11 @@ class Trade(Aggregate):
     def check_status(self, wanted: str, verb: str) -> None:
         if self.status != wanted:
             raise TradeNotOpen(f"this trade is {self.status}; only a {wanted} trade can be {verb}")
+
+
+def session_source_id(trade_id: UUID | str, number: str) -> UUID:
+    """A stable id for one session of a trade (what the graph and expertise cite as the source)."""
+    return uuid5(NAMESPACE_URL, f"commonroom:trade:{trade_id}:session:{number}")
 
 
 def trading_profile_id(peer_id: UUID) -> UUID:

@@ -422,8 +422,11 @@ class MentoringService(Service):
         def command() -> int:
             programme = self.get(programme_id, MentoringProgramme, "programme")
             programme.pair(mentor_id, mentee_id, mentorship_id, by=by)
+            skills = {k.lower() for k in programme.mentors[str(mentor_id)]["skills"]}
+            needs = programme.applications[str(mentee_id)]["needs"]
             mentorship = Mentorship(id=mentorship_id, programme_id=programme_id, mentor_id=mentor_id,
-                                    mentee_id=mentee_id, started_on=self.today(), by=by)
+                                    mentee_id=mentee_id, started_on=self.today(),
+                                    topics=[n for n in needs if n.lower() in skills] or needs, by=by)
             return self.save(programme, mentorship)
 
         return mentorship_id, self.run([programme_id], command)

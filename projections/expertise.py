@@ -4,7 +4,8 @@ and every talk's state over time.
 Like the graph, every row is a timestamped fact (``valid_from`` .. ``valid_to``, NULL while it
 holds), so "as of" is a WHERE clause. Rows keep the skill's own normalised key; alias merges are
 rows too, applied when reading (so a merge shows in every view, and as of before the merge the
-names were still apart). Facts from a talk hold from the talk's start (``effective_time``).
+names were still apart). A fact holds from when its event was recorded (``effective_time``);
+``evidence_at`` is when it happened (a talk's start), which the decay measures from.
 
 Trades add "taught" evidence by registering handlers that call ``add_evidence`` /
 ``end_evidence`` (kind ``trade_taught``, weight ``TRADE_TAUGHT_PER_HOUR`` x hours).
@@ -19,17 +20,20 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from commonroom.domain.mentoring import Mentorship
 from commonroom.domain.peer import Peer
 from commonroom.domain.skills import (
     DECLARED_WEIGHT, ENDORSEMENT_WEIGHT, TALK_ATTENDED_WEIGHT, Endorsement, SkillCatalog, normalise_skill,
-    talk_given_weight,
+    TRADE_TAUGHT_PER_HOUR, talk_given_weight,
 )
 from commonroom.domain.talk import Talk
+from commonroom.domain.trade import Trade, session_source_id
 from commonroom.projections.base import Base, Projection
-from commonroom.projections.graph import effective_time, utc
+from commonroom.projections.graph import effective_time, on_day, utc
 
 DECLARED, TALK_GIVEN, TALK_ATTENDED, TRADE_TAUGHT, ENDORSED = (
     "declared", "talk_given", "talk_attended", "trade_taught", "endorsement")
+MENTORED = "mentored"
 
 
 class SkillNameRow(Base):
@@ -311,8 +315,9 @@ class ExpertiseView(Projection):
         attendees = list(s.scalars(sa.select(TalkAttendeeRow).where(TalkAttendeeRow.talk_id == talk.talk_id)))
         if not attendees:
             return
-        at = effective_time(talk.starts_at, e.timestamp)
-        end_evidence(s, talk.talk_id, at)
+        at = utc(talk.starts_at) or e.timestamp
+        recorded = effective_time(talk.starts_at, e.timestamp)
+        end_evidence(s, talk.talk_id, recorded)
         came = [a for a in attendees if a.attended]
         ratings = [a.rating for a in came if a.rating is not None]
         weight = talk_given_weight(len(came), ratings)
@@ -320,7 +325,30 @@ class ExpertiseView(Projection):
         topics = [t for t in talk.topics.split(",") if t]
         for topic in topics:
             add_evidence(s, talk.speaker_id, topic, TALK_GIVEN, "talk", talk.talk_id,
-                         f"gave \u201c{talk.title}\u201d ({len(came)} attended{mean})", weight, at)
+                         f"gave \u201c{talk.title}\u201d ({len(came)} attended{mean})", weight, at,
+                         valid_from=recorded)
             for attendee in came:
                 add_evidence(s, attendee.peer_id, topic, TALK_ATTENDED, "talk", talk.talk_id,
-                             f"attended \u201c{talk.title}\u201d", TALK_ATTENDED_WEIGHT, at)
+                             f"attended \u201c{talk.title}\u201d", TALK_ATTENDED_WEIGHT, at, valid_from=recorded)
+
+    # --- trades and mentoring: confirmed teaching is evidence for the teacher -------------------
+    @handle.register
+    def _(self, e: Trade.SessionConfirmed, s: Session) -> None:
+        at = on_day(e.on)
+        add_evidence(s, e.teacher_id, e.topic, TRADE_TAUGHT, "trade", session_source_id(e.originator_id, e.number),
+                     f"taught {e.topic} in a trade ({e.minutes} min, confirmed by the learner)",
+                     TRADE_TAUGHT_PER_HOUR * e.minutes / 60, at, valid_from=effective_time(at, e.timestamp))
+
+    @handle.register
+    def _(self, e: Trade.SessionLogged, s: Session) -> None:
+        if e.replaces:  # a correction supersedes the earlier session's evidence
+            end_evidence(s, session_source_id(e.originator_id, e.replaces), e.timestamp)
+
+    @handle.register
+    def _(self, e: Mentorship.ContactLogged, s: Session) -> None:
+        at = on_day(e.on)
+        for topic in e.topics:
+            add_evidence(s, e.mentor_id, topic, MENTORED, "mentoring", e.originator_id,
+                         f"mentored {topic} ({e.kind}, {e.minutes} min)",
+                         TRADE_TAUGHT_PER_HOUR * e.minutes / 60 / len(e.topics), at,
+                         valid_from=effective_time(at, e.timestamp))

@@ -3,27 +3,33 @@
 Every row is a timestamped fact (``valid_from`` .. ``valid_to``; ``valid_to`` is NULL while the
 fact holds), so the graph as of any moment is a WHERE clause, not a replay.
 
+"As of" is record time: a fact holds from the moment its event was recorded, so the graph as
+of T equals the graph rebuilt from the events recorded up to T. Each edge also keeps ``at``, when
+the learning happened (the talk's start, a session's day), for the month it counts in.
+
 Edges are teacher -> learner, one row per source and topic. A talk attended gives speaker ->
-attendee from the talk's start (or from when the attendance was recorded, if that is earlier):
-the fact is about the talk's date (``effective_time``). Trades and mentoring add their edges by registering handlers
-that call ``add_learning_edge`` / ``end_learning_edges``.
+attendee. Trades and mentoring add their edges by registering handlers that call
+``add_learning_edge`` / ``end_learning_edges``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from functools import singledispatchmethod
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from commonroom.domain.mentoring import Mentorship
 from commonroom.domain.peer import Peer
 from commonroom.domain.skills import normalise_skill
 from commonroom.domain.talk import Talk
+from commonroom.domain.trade import Trade, session_source_id
 from commonroom.projections.base import Base, Projection
 
 TALK_ATTENDED = "talk_attended"
+TRADE, MENTORING = "trade", "mentoring"
 
 
 class PeerVersionRow(Base):
@@ -90,14 +96,18 @@ def end_learning_edges(s: Session, source_type: str, source_id: UUID | str, at: 
 
 
 def effective_time(happened_at: datetime | None, recorded_at: datetime) -> datetime:
-    """When a talk's fact holds from: the talk itself, unless it was recorded before it began.
+    """When a fact enters the record (its ``valid_from``): the moment its event was recorded.
 
-    Valid-time semantics: attendance recorded (or corrected) after the talk is true as of the
-    talk, so a correction replaces the earlier version rather than following it.
+    Deliberately not ``happened_at``: attendance recorded a week after a talk was not known
+    during that week, and "as of" must equal a rebuild from the events recorded by then.
+    ``happened_at`` stays on the row (``at``, ``evidence_at``) for decay and months.
     """
-    if happened_at is None:
-        return recorded_at
-    return min(utc(happened_at), utc(recorded_at))
+    return utc(recorded_at)
+
+
+def on_day(day: date) -> datetime:
+    """A session or contact logged for a day: the fact is placed at noon UTC that day."""
+    return datetime.combine(day, time(12), tzinfo=timezone.utc)
 
 
 def utc(moment: datetime | None) -> datetime | None:
@@ -155,22 +165,41 @@ class GraphView(Projection):
     def _(self, e: Talk.Revised, s: Session) -> None:
         talk = s.get(GraphTalkRow, str(e.originator_id))
         talk.topics = ",".join(e.topics)
-        at = effective_time(talk.starts_at, e.timestamp)
-        learners = {row.learner_id for row in end_learning_edges(s, TALK_ATTENDED, talk.talk_id, at)}
+        learners = {row.learner_id for row in end_learning_edges(s, TALK_ATTENDED, talk.talk_id, e.timestamp)}
         for learner in sorted(learners):
-            self._attended(s, talk, learner, at)
+            self._attended(s, talk, learner, e.timestamp)
 
     @handle.register
     def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
         talk = s.get(GraphTalkRow, str(e.originator_id))
-        at = effective_time(talk.starts_at, e.timestamp)
-        end_learning_edges(s, TALK_ATTENDED, talk.talk_id, at, learner=e.peer_id)
+        end_learning_edges(s, TALK_ATTENDED, talk.talk_id, e.timestamp, learner=e.peer_id)
         if e.attended:
-            self._attended(s, talk, str(e.peer_id), at)
+            self._attended(s, talk, str(e.peer_id), e.timestamp)
 
     @staticmethod
-    def _attended(s: Session, talk: GraphTalkRow, learner: str, at: datetime) -> None:
+    def _attended(s: Session, talk: GraphTalkRow, learner: str, recorded_at: datetime) -> None:
         topics = [t for t in talk.topics.split(",") if t]
         for topic in topics:
-            add_learning_edge(s, talk.speaker_id, learner, topic, at, TALK_ATTENDED, talk.talk_id,
-                              weight=1.0 / len(topics))
+            add_learning_edge(s, talk.speaker_id, learner, topic, utc(talk.starts_at) or recorded_at,
+                              TALK_ATTENDED, talk.talk_id, weight=1.0 / len(topics),
+                              valid_from=effective_time(talk.starts_at, recorded_at))
+
+    # --- trades and mentoring -------------------------------------------------------------------
+    @handle.register
+    def _(self, e: Trade.SessionConfirmed, s: Session) -> None:
+        at = on_day(e.on)
+        add_learning_edge(s, e.teacher_id, e.learner_id, e.topic, at, TRADE,
+                          session_source_id(e.originator_id, e.number), weight=e.minutes / 60,
+                          valid_from=effective_time(at, e.timestamp))
+
+    @handle.register
+    def _(self, e: Trade.SessionLogged, s: Session) -> None:
+        if e.replaces:  # a correction: the corrected session no longer stands
+            end_learning_edges(s, TRADE, session_source_id(e.originator_id, e.replaces), e.timestamp)
+
+    @handle.register
+    def _(self, e: Mentorship.ContactLogged, s: Session) -> None:
+        at = on_day(e.on)
+        for topic in e.topics:
+            add_learning_edge(s, e.mentor_id, e.mentee_id, topic, at, MENTORING, e.originator_id,
+                              weight=e.minutes / 60 / len(e.topics), valid_from=effective_time(at, e.timestamp))

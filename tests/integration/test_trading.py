@@ -130,3 +130,52 @@ def test_a_rebuild_gives_the_same_trades_read_model(services, clock):
     services.projector.rebuild(["trades"])
     assert trades_view.ledger(services.engine, ada, date(2026, 2, 1)) == before
     assert trades_view.trade(services.engine, trade_id).want == "Rust"
+
+
+def knowledge_views(services):
+    """The graph and expertise read models, run over the same log (whether or not bootstrap lists them)."""
+    from commonroom.projections.expertise import ExpertiseView
+    from commonroom.projections.graph import GraphView
+    from commonroom.projections.runner import Projector
+
+    views = [v for v in services.projector.views if v.name in ("graph", "expertise")] or [GraphView(), ExpertiseView()]
+    projector = Projector(services.projector.engine, services.store.recorder, services.store.mapper, views)
+    projector.setup()
+    projector.catch_up()
+
+
+def test_confirmed_sessions_and_mentoring_contacts_feed_the_graph_and_expertise(services, clock):
+    import sqlalchemy as sa
+
+    from commonroom.projections.expertise import EvidenceRow
+    from commonroom.projections.graph import LearningEdgeRow
+
+    # given a trade with a confirmed session, a pending one, and a corrected one; and a mentoring contact
+    ada, bob, org = register(services, "Ada"), register(services, "Bob"), register(services, "Olga")
+    services.people.grant_organizer(org, by=org)
+    trade_id, _ = services.trades.propose(ada, bob, "SQL", "Python")
+    services.trades.accept(trade_id, by=bob)
+    day = clock.now().date()
+    services.trades.log_session(trade_id, ada, "SQL", day, 90, by=ada)
+    services.trades.confirm_session(trade_id, "1", by=bob)
+    services.trades.log_session(trade_id, bob, "Python", day, 30, by=bob)
+    services.trades.log_session(trade_id, bob, "Python", day, 60, by=ada)
+    services.trades.confirm_session(trade_id, "3", by=bob)
+    services.trades.correct_session(trade_id, "3", bob, "Python", day, 45, by=ada)
+    programme_id, _ = services.mentoring.start_programme("Fellows", "", by=org)
+    services.mentoring.join_as_mentor(programme_id, org, "Audit", "", "English", "UTC", 1)
+    services.mentoring.apply(programme_id, ada, "Audit better", "Audit", "", "English", "UTC")
+    mentorship_id, _ = services.mentoring.pair(programme_id, org, ada, by=org)
+    services.mentoring.log_contact(mentorship_id, day, 30, "call", "", by=ada)
+    # when the knowledge views read the log
+    knowledge_views(services)
+    with services.engine.connect() as c:
+        edges = c.execute(sa.select(LearningEdgeRow.teacher_id, LearningEdgeRow.learner_id, LearningEdgeRow.topic,
+                                    LearningEdgeRow.source_type, LearningEdgeRow.weight)
+                          .where(LearningEdgeRow.valid_to.is_(None))).all()
+        evidence = c.execute(sa.select(EvidenceRow.peer_id, EvidenceRow.skill, EvidenceRow.kind)
+                             .where(EvidenceRow.valid_to.is_(None), EvidenceRow.source_type != "profile")).all()
+    # then only standing confirmed teaching counts (not the pending or the corrected session)
+    assert sorted(edges) == sorted([(str(ada), str(bob), "SQL", "trade", 1.5),
+                                    (str(org), str(ada), "Audit", "mentoring", 0.5)])
+    assert sorted(evidence) == sorted([(str(ada), "SQL", "trade_taught"), (str(org), "Audit", "mentored")])

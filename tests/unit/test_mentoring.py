@@ -33,7 +33,8 @@ def programme_with_mia_and_ned() -> MentoringProgramme:
 
 
 def mentorship() -> Mentorship:
-    return Mentorship(id=uuid4(), programme_id=uuid4(), mentor_id=MIA, mentee_id=NED, started_on=START, by=ORG)
+    return Mentorship(id=uuid4(), programme_id=uuid4(), mentor_id=MIA, mentee_id=NED, started_on=START,
+                      topics=["SQL"], by=ORG)
 
 
 def test_a_programme_needs_a_name():
