@@ -41,6 +41,9 @@ class History:
     next_pair: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def remaining(self) -> int:
+        return len(self.talks) * len(self.bench_peers) - self.next_pair
+
     def pairs(self, n: int) -> list[tuple[UUID, UUID]]:
         """``n`` (talk, peer) sign-ups never made before: peer k signs up to talk k, k+1, ..."""
         talks, peers = self.talks, self.bench_peers

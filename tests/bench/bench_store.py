@@ -112,3 +112,16 @@ def following_pair(url: str, is_sqlite: bool) -> tuple[Commonroom, Commonroom]:
     if is_sqlite:
         return reader, reader
     return bootstrap(url, inline_projections=False), reader
+
+
+def signups_recorded(url: str, peers: list[UUID]) -> int:
+    """How many sign-ups of these peers the attendance view holds (checks that POSTs did sign up)."""
+    from commonroom.platform.bootstrap import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(sa.select(sa.func.count()).select_from(SignUpRow).where(
+                SignUpRow.peer_id.in_([str(p) for p in peers]), SignUpRow.status != "cancelled")).scalar()
+    finally:
+        engine.dispose()
