@@ -7,6 +7,8 @@ suggestion query touches only the peers who share a skill with the asker, never 
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from commonroom.domain.peer import Peer
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile, trading_profile_id
 from commonroom.platform.services import PeopleService, Service
 from commonroom.projections import trades as trades_view
+from commonroom.projections.base import Tracking
 from commonroom.projections.people import PeerRow, PeerSkillRow
 
 
@@ -316,8 +319,27 @@ def suggestions_for(engine: sa.Engine, peer_id: UUID, limit: int = 10) -> list[S
     return suggest(index, str(peer_id), limit, exclude=partners)
 
 
+_index_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> (version, index)
+_index_lock = threading.Lock()
+
+
+def cached_index(engine: sa.Engine) -> SkillIndex:
+    """The full index, rebuilt only when the people or trades read models have moved on."""
+    with engine.connect() as c:
+        version = tuple(c.execute(sa.select(Tracking.name, Tracking.position)
+                                  .where(Tracking.name.in_(["people", "trades"])).order_by(Tracking.name)).all())
+    with _index_lock:
+        cached = _index_cache.get(engine)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+    index = load_index(engine)
+    with _index_lock:
+        _index_cache[engine] = (version, index)
+    return index
+
+
 def circles_for(engine: sa.Engine, peer_id: UUID, limit: int = 5) -> list[Circle]:
-    return find_circles(load_index(engine), str(peer_id), limit)
+    return find_circles(cached_index(engine), str(peer_id), limit)
 
 
 # --- mentoring ------------------------------------------------------------------------------------

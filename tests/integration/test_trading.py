@@ -179,3 +179,16 @@ def test_confirmed_sessions_and_mentoring_contacts_feed_the_graph_and_expertise(
     assert sorted(edges) == sorted([(str(ada), str(bob), "SQL", "trade", 1.5),
                                     (str(org), str(ada), "Audit", "mentoring", 0.5)])
     assert sorted(evidence) == sorted([(str(ada), "SQL", "trade_taught"), (str(org), "Audit", "mentored")])
+
+
+def test_the_circle_index_is_reused_until_the_read_models_move_on(services):
+    # given a circle search that found nothing
+    cat = register(services, "Cat", offers=["Go"], wants=["Excel"])
+    register(services, "Dan", offers=["Rust"], wants=["Go"])
+    services.settle()
+    assert circles_for(services.engine, cat) == []
+    # when the missing member joins
+    register(services, "Fay", offers=["Excel"], wants=["Rust"])
+    services.settle()
+    # then the next search sees them
+    assert [c.names for c in circles_for(services.engine, cat)] == [["Cat", "Dan", "Fay"]]
