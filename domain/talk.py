@@ -106,6 +106,8 @@ class Talk(Aggregate):
 
     @event("Rescheduled")
     def _rescheduled(self, day: date, room_id: str, starts_at: datetime, ends_at: datetime, capacity: int, by: UUID) -> None:
+        if day != self.day:
+            self.reminded = False  # the reminder went out for the old date
         self.day, self.room_id, self.starts_at, self.ends_at, self.capacity = day, room_id, starts_at, ends_at, capacity
         self.sequence += 1
 
@@ -156,7 +158,7 @@ class Talk(Aggregate):
         (self.waitlist if was_waitlisted else self.confirmed).remove(peer_id)
 
     def _promote_while_seats(self, by: UUID) -> None:
-        while self.waitlist and len(self.confirmed) < self.capacity:
+        while self.status == SCHEDULED and self.waitlist and len(self.confirmed) < self.capacity:
             self._promoted(peer_id=self.waitlist[0], by=by)
 
     @event("Promoted")

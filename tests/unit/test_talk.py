@@ -379,3 +379,27 @@ def test_every_talk_event_records_its_actor_with_an_aware_timestamp():
     events = talk.collect_events()
     assert [e.by for e in events] == [SPEAKER, SPEAKER, SPEAKER, peer, waiting, waiting, ORGANIZER, SPEAKER, peer]
     assert all(e.timestamp.tzinfo is not None and e.timestamp.utcoffset() is not None for e in events)
+
+
+def test_leaving_a_cancelled_talk_promotes_nobody():
+    # given a cancelled talk that was full with one waiting
+    confirmed, waiting = uuid4(), uuid4()
+    talk = a_talk_that_has_started(confirmed, waiting=[waiting])
+    talk.cancel("Speaker ill", now=NOW, by=SPEAKER)
+    talk.collect_events()
+    # when the confirmed peer takes it off their list
+    talk.cancel_sign_up(confirmed, now=NOW, by=confirmed)
+    # then nobody is told a seat came free at a talk that will not happen
+    assert types(talk.collect_events()) == [Talk.SignUpCancelled]
+    assert talk.waitlist == [waiting]
+
+
+def test_a_talk_moved_after_its_reminder_is_reminded_again():
+    talk = a_scheduled_talk()
+    talk.send_reminder(by=ORGANIZER)
+    later = STARTS + timedelta(days=7)
+    talk.reschedule(DAY + timedelta(days=7), "blue-room", later, later + timedelta(minutes=30), 2, now=NOW,
+                    by=SPEAKER)
+    talk.collect_events()
+    talk.send_reminder(by=ORGANIZER)
+    assert types(talk.collect_events()) == [Talk.Reminded]
