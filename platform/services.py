@@ -238,9 +238,10 @@ class PeopleService(Service):
 
     def is_organizer(self, peer_id: UUID) -> bool:
         try:
-            return self.get(peer_id, Peer, "peer").is_organizer
+            peer = self.get(peer_id, Peer, "peer")
         except NotFound:
             return False
+        return peer.is_organizer and peer.active  # a deactivated account keeps no powers
 
     def check_self_or_organizer(self, peer_id: UUID, by: UUID) -> None:
         if peer_id != by and not self.is_organizer(by):

@@ -320,3 +320,11 @@ def test_unknown_talks_and_peers_are_not_found(services):
     ada = a_peer(services, "Ada Lovelace")
     with pytest.raises(NotFound):
         services.talks.sign_up(ada, uuid4())  # a peer's id is not a talk
+
+
+def test_a_deactivated_organizer_no_longer_acts_as_one(services):
+    organizer = an_organizer(services)
+    services.people.deactivate(organizer, by=organizer)
+    assert not services.people.is_organizer(organizer)
+    with pytest.raises(NotAllowed):
+        services.programme.change(lambda p: p.add_room("Attic", 3, by=organizer), by=organizer)
