@@ -248,3 +248,38 @@ def test_audit_trail_pages_never_show_a_trades_notes_to_an_outsider(auth, trade,
     as_peer(auth, "Eve")
     response = client.get(url.format(id=trade))
     assert NOTE not in response.get_data(as_text=True)
+
+
+def test_a_circle_is_proposed_from_suggestions_and_forms_when_all_accept(auth, client):
+    # given Cat -> Dan -> Fay -> Cat with no direct pair among them
+    ids = {}
+    for name, offer, want in (("Cat", "Go", "Excel"), ("Dan", "Rust", "Go"), ("Fay", "Excel", "Rust")):
+        ids[name] = sign_up(auth, name)
+        services(auth.app).people.offer_skill(ids[name], offer, by=ids[name])
+        services(auth.app).people.want_skill(ids[name], want, by=ids[name])
+    services(auth.app).settle()
+    # when Cat proposes the suggested circle
+    as_peer(auth, "Cat")
+    page = client.get("/trades/suggestions").get_data(as_text=True)
+    assert "Cat teaches Go → Dan teaches Rust → Fay teaches Excel" in page
+    members = re.findall(r'name="members" value="([^"]+)"', page)
+    response = auth.post("/trades/circles", {"members": members, "skills": ["Go", "Rust", "Excel"]})
+    assert response.status_code == 302
+    # then it forms only once Dan and Fay have both accepted
+    circle_id = re.search(r"#circle-(.+)$", response.headers["Location"]).group(1)
+    as_peer(auth, "Dan")
+    auth.post(f"/trades/circles/{circle_id}/accept")
+    assert "proposed" in client.get("/trades").get_data(as_text=True)
+    as_peer(auth, "Fay")
+    auth.post(f"/trades/circles/{circle_id}/accept")
+    page = client.get("/trades").get_data(as_text=True)
+    assert '<span class="badge">active</span>' in page
+
+
+def test_a_circle_of_two_is_refused_with_422(auth, people):
+    as_peer(auth, "Ada")
+    before = count_events(auth.app)
+    response = auth.post("/trades/circles", {"members": [str(people["Ada"]), str(people["Bob"])],
+                                             "skills": ["SQL", "Go"]})
+    assert response.status_code == 422
+    assert count_events(auth.app) == before
