@@ -505,15 +505,15 @@ class GraphAnalytics:
             return found
 
 
-def months(engine: sa.Engine, today: date) -> list[date]:
-    """Month ends from the first learning edge or registration to this month (the timeline)."""
+def months(engine: sa.Engine, today: date, at_least: int = 6) -> list[date]:
+    """Month ends from the first registration (or ``at_least`` months back) to today: the timeline."""
     with Session(engine) as c:
-        first = min((d for d in (
-            c.execute(sa.select(sa.func.min(LearningEdgeRow.valid_from))).scalar(),
-            c.execute(sa.select(sa.func.min(PeerVersionRow.valid_from))).scalar()) if d is not None), default=None)
+        first = c.execute(sa.select(sa.func.min(PeerVersionRow.valid_from))).scalar()
     if first is None:
         return []
-    ends, year, month = [], first.year, first.month
+    back = date(today.year - (today.month <= at_least - 1), (today.month - at_least) % 12 + 1, 1)
+    start = min(first.date(), back)
+    ends, year, month = [], start.year, start.month
     while (year, month) <= (today.year, today.month):
         nxt = date(year + month // 12, month % 12 + 1, 1)
         ends.append(min(nxt - timedelta(days=1), today))

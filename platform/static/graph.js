@@ -42,7 +42,7 @@
       var cy = cytoscape({
         container: canvas,
         elements: elements,
-        layout: { name: "cose", animate: false, randomize: false },
+        layout: { name: "preset" },
         style: [
           { selector: "node", style: { "label": "data(label)", "background-color": "data(colour)", "font-size": 10,
                                        "width": 18, "height": 18 } },
@@ -52,6 +52,11 @@
         ]
       });
       cy.on("tap", "node", function (event) { window.location.href = event.target.data("url"); });
-      canvas.dataset.ready = String(data.nodes.length);
+      canvas.cytoscape = cy;  // for the browser tests
+      var ready = function () { canvas.dataset.ready = String(data.nodes.length); };
+      if (!data.nodes.length) { ready(); return; }
+      var layout = cy.layout({ name: "cose", animate: false, randomize: false });
+      layout.one("layoutstop", function () { cy.fit(undefined, 30); ready(); });
+      layout.run();
     });
 })();
