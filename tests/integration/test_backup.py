@@ -46,8 +46,13 @@ def empty_postgres(url: str) -> None:
         conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY")
 
 
-def test_an_export_has_one_json_object_per_stored_event_in_order(sqlite_url):
-    exported, _, count = a_small_history(sqlite_url)
+@pytest.fixture(scope="module")
+def sqlite_history(tmp_path_factory) -> tuple[str, dict, int]:
+    return a_small_history(f"sqlite:///{tmp_path_factory.mktemp('history')}/history.sqlite3")
+
+
+def test_an_export_has_one_json_object_per_stored_event_in_order(sqlite_history):
+    exported, _, count = sqlite_history
     records = [json.loads(line) for line in exported.splitlines()]
     assert len(records) == count > 100
     assert [r["id"] for r in records] == sorted(r["id"] for r in records)
@@ -55,16 +60,7 @@ def test_an_export_has_one_json_object_per_stored_event_in_order(sqlite_url):
     assert records[0]["topic"].startswith("commonroom.domain.") and json.loads(records[0]["state"])
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_importing_an_export_into_a_fresh_store_rebuilds_identical_read_models(backend, request, tmp_path):
-    # given a history on this backend, exported
-    url = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{tmp_path}/a.sqlite3"
-    exported, before, count = a_small_history(url)
-    # when it is imported into a fresh, empty store on the same backend
-    if backend == "postgres":
-        empty_postgres(url)
-    else:
-        url = f"sqlite:///{tmp_path}/b.sqlite3"
+def assert_import_rebuilds(url: str, exported: str, before: dict, count: int) -> None:
     app = bootstrap(url)
     try:
         imported = import_events(app, io.StringIO(exported), batch_size=100)
@@ -79,9 +75,23 @@ def test_importing_an_export_into_a_fresh_store_rebuilds_identical_read_models(b
         app.close()
 
 
+def test_importing_an_export_into_a_fresh_sqlite_store_rebuilds_identical_read_models(sqlite_history, tmp_path):
+    # given a history on SQLite, exported; when it is imported into a fresh SQLite store
+    assert_import_rebuilds(f"sqlite:///{tmp_path}/fresh.sqlite3", *sqlite_history)
+
+
 @pytest.mark.postgres
-def test_an_export_from_sqlite_imports_into_postgres(sqlite_url, pg_url):
-    exported, before, count = a_small_history(sqlite_url)
+def test_importing_an_export_into_a_fresh_postgres_store_rebuilds_identical_read_models(pg_url):
+    # given a history on PostgreSQL, exported
+    exported, before, count = a_small_history(pg_url)
+    # when the database is emptied and the export imported into it
+    empty_postgres(pg_url)
+    assert_import_rebuilds(pg_url, exported, before, count)
+
+
+@pytest.mark.postgres
+def test_an_export_from_sqlite_imports_into_postgres(sqlite_history, pg_url):
+    exported, before, count = sqlite_history
     app = bootstrap(pg_url)
     try:
         assert import_events(app, io.StringIO(exported)) == count
