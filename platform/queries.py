@@ -278,7 +278,8 @@ def api_talks(engine: sa.Engine, status: str | None, start: date | None, end: da
 
 
 def api_signup(engine: sa.Engine, talk_id: UUID, peer_id: UUID):
-    query = sa.select(*_columns(SignUpRow)).where(SignUpRow.talk_id == str(talk_id), SignUpRow.peer_id == str(peer_id))
+    query = sa.select(*_columns(SignUpRow)).where(
+        SignUpRow.talk_id == str(talk_id), SignUpRow.peer_id == str(peer_id))
     with Session(engine) as c:
         return c.execute(query).first()
 
@@ -345,7 +346,8 @@ def api_lunch_days(engine: sa.Engine, start: date, days: int) -> list[ApiLunchDa
             continue
         booked = {t.room_id: t for t in talks if t.day == day}
         known = {room.id for room in rooms}
-        gone = [_GoneRoom(t.room_id, t.room_id, t.capacity) for t in booked.values() if t.room_id not in known]
+        gone = [_GoneRoom(t.room_id, t.room_id, t.capacity)
+                for t in booked.values() if t.room_id not in known]
         result.append(ApiLunchDay(day, days_off.get(day), [] if day in days_off else [*rooms, *gone], booked))
     return result
 

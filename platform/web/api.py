@@ -74,9 +74,10 @@ def _authenticate() -> None:
     header = request.headers.get("Authorization", "").strip()
     if header:
         scheme, _, token = header.partition(" ")
-        g.api_peer = security.peer_from_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if scheme.lower() == "bearer" and token.strip():
+            g.api_peer = security.peer_from_token(token.strip())
         if g.api_peer is None:
-            raise Unauthorized("the bearer token is invalid or expired; ask POST /api/v1/tokens for a new one",
+            raise Unauthorized("the bearer token is invalid or expired; POST /api/v1/tokens for a new one",
                                invalid_token=True)
 
 
@@ -254,7 +255,8 @@ def list_talks():
     if start and end and end < start:
         raise InvalidValue("to", "to must not be before from")
     zone = programme_zone()
-    return jsonify({"talks": [talk_json(row, zone) for row in queries.api_talks(engine(), status, start, end)]})
+    rows = queries.api_talks(engine(), status, start, end)
+    return jsonify({"talks": [talk_json(row, zone) for row in rows]})
 
 
 @bp.get("/talks/<talk_id>")
@@ -340,7 +342,8 @@ def list_signups(talk_id: str):
         mine = queries.api_signup(engine(), UUID(talk.id), viewer.id)
         body["me"] = signup_json(mine) if mine is not None and mine.status != "cancelled" else None
     if sees_who(talk, viewer):
-        body["signups"] = [{"peer_id": s.peer_id, "name": s.peer_name, **signup_json(s), "attended": s.attended}
+        body["signups"] = [{"peer_id": s.peer_id, "name": s.peer_name, **signup_json(s),
+                            "attended": s.attended}
                            for s in queries.api_signups_of_talk(engine(), UUID(talk.id))]
     return jsonify(body)
 
@@ -392,7 +395,8 @@ def schedule():
         "from": start.isoformat(), "to": (start + timedelta(days=7 * weeks - 1)).isoformat(),
         "days": [{"date": day.day.isoformat(), "day_off": day.day_off,
                   "starts_at": datetime.combine(day.day, programme.lunch_start, tzinfo=zone).isoformat(),
-                  "slots": [slot_json(room, day.talks.get(room.id), programme.timezone) for room in day.rooms]}
+                  "slots": [slot_json(room, day.talks.get(room.id), programme.timezone)
+                            for room in day.rooms]}
                  for day in days],
     })
 
@@ -425,7 +429,8 @@ def talk_attendance_json(talk, viewer: CurrentPeer | None) -> dict:
         "feedback": feedback([s.rating for s in signups if s.rating is not None]),
     }
     if sees_who(talk, viewer):
-        body["people"] = [{"peer_id": s.peer_id, "name": s.peer_name, **signup_json(s), "attended": s.attended,
+        body["people"] = [{"peer_id": s.peer_id, "name": s.peer_name, **signup_json(s),
+                           "attended": s.attended,
                            "rating": s.rating, "comment": s.comment} for s in signups]
     return body
 
@@ -452,6 +457,7 @@ def peer_attendance(peer_id: str):
         "no_show": count(rows, status="confirmed", attended=False),
         "feedback_given": feedback([r.rating for r in rows if r.rating is not None]),
         "signups": [{"talk_id": r.talk_id, "title": r.title, "day": r.day.isoformat() if r.day else None,
-                     "talk_status": r.talk_status, **signup_json(r), "attended": r.attended, "rating": r.rating}
+                     "talk_status": r.talk_status, **signup_json(r), "attended": r.attended,
+                     "rating": r.rating}
                     for r in rows],
     })
