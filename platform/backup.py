@@ -78,7 +78,8 @@ def import_events(app: Commonroom, lines: IO[str], *, progress: Progress | None 
     """Write an export into this EMPTY store, in order, then bring the read models up to date."""
     existing = app.store.max_notification_id()
     if existing:
-        raise ImportRefused(f"the event store already holds {existing} events; import only into an empty store")
+        raise ImportRefused(
+            f"the event store already holds {existing} events; import only into an empty store")
     if lines.seekable():  # a file: check every line before writing any, so a bad export writes nothing
         for _ in read_events(lines):
             pass

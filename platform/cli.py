@@ -124,8 +124,10 @@ def grant_organizer(email: str) -> None:
 # --- demo and backup ------------------------------------------------------------------------------
 @main.command("demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing (and say so) when the store already has events.")
-@click.option("--peers", default=48, show_default=True, type=click.IntRange(10, 1000), help="How many people.")
-@click.option("--seed", default=1, show_default=True, type=int, help="Random seed: the same seed, the same story.")
+@click.option("--peers", default=48, show_default=True, type=click.IntRange(10, 1000),
+              help="How many people.")
+@click.option("--seed", default=1, show_default=True, type=int,
+              help="Random seed: the same seed, the same story.")
 @with_appcontext
 def demo(if_empty: bool, peers: int, seed: int) -> None:
     """Seed a demo organisation: three months of lunch talks and the next four weeks."""
@@ -196,7 +198,8 @@ def events_import(file) -> None:
     finally:
         if count[0]:
             click.echo(err=True)
-    click.echo(f"imported {imported} events in {time.perf_counter() - started:.1f}s; read models are up to date")
+    elapsed = time.perf_counter() - started
+    click.echo(f"imported {imported} events in {elapsed:.1f}s; read models are up to date")
 
 
 @main.command("serve")

@@ -46,7 +46,8 @@ ROOMS = (("Library", 12, 0), ("Atrium", 20, 0), ("Boardroom", 8, 2))  # name, se
 SKILLS = {
     "Audit": ["IFRS 17", "Audit sampling", "Internal controls", "Revenue recognition", "Journal testing"],
     "Tax": ["Transfer pricing", "VAT", "Pillar Two", "R&D tax credits", "Payroll tax"],
-    "Advisory": ["Due diligence", "Financial modelling", "Valuation", "Workshop facilitation", "Storytelling"],
+    "Advisory": ["Due diligence", "Financial modelling", "Valuation", "Workshop facilitation",
+                 "Storytelling"],
     "Risk": ["Cyber risk", "Model validation", "Fraud detection", "Operational resilience", "ESG reporting"],
     "IT": ["Python", "SQL", "Power BI", "Cloud security", "Process automation"],
     "HR": ["Coaching", "Interviewing", "Feedback conversations", "Wellbeing", "Onboarding"],
@@ -232,7 +233,8 @@ class _Seeder:
 
     def register(self, peer: DemoPeer) -> None:
         people = self.app.people
-        peer.peer_id = people.register(peer.name, peer.email, peer.department, DEMO_PASSWORD, PROGRAMME_TZ).peer_id
+        registered = people.register(peer.name, peer.email, peer.department, DEMO_PASSWORD, PROGRAMME_TZ)
+        peer.peer_id = registered.peer_id
         for skill in peer.offers:
             people.offer_skill(peer.peer_id, skill, by=peer.peer_id)
         for skill in peer.wants:
@@ -256,7 +258,8 @@ class _Seeder:
             self.timeline.at(moment + timedelta(minutes=5), lambda n=name, c=capacity: change(
                 lambda p: p.add_room(n, c, by=ada.peer_id), by=ada.peer_id))
         for effective, weekdays in zip(self.stages, GROWTH):
-            moment = max(launch, self.at_nine(effective - timedelta(days=ANNOUNCE_DAYS))) + timedelta(minutes=10)
+            announced = max(launch, self.at_nine(effective - timedelta(days=ANNOUNCE_DAYS)))
+            moment = announced + timedelta(minutes=10)
             self.timeline.at(moment, lambda e=effective, w=weekdays: change(
                 lambda p: p.change_weekdays(w, e, by=ada.peer_id), by=ada.peer_id))
         self.plan_day_off(self.stages[1] + timedelta(weeks=1), "Company offsite")
@@ -282,7 +285,8 @@ class _Seeder:
             proposed = starts - timedelta(days=self.rng.uniform(8, 24))
             speaker = self.pick_speaker(proposed, day)
             if speaker is not None:
-                self.plan_talk(speaker, starts, name.lower(), capacity, max(proposed, speaker.joined + timedelta(hours=1)))
+                proposed = max(proposed, speaker.joined + timedelta(hours=1))
+                self.plan_talk(speaker, starts, name.lower(), capacity, proposed)
 
     def pick_speaker(self, before: datetime, day: date) -> DemoPeer | None:
         ready = [p for p in self.peers if p.offers and p.joined < before and p.speaks_on != day]
@@ -301,7 +305,8 @@ class _Seeder:
                     f"{' and '.join(topics)} day to day, with examples and time for questions.")
         return title, abstract, topics
 
-    def plan_talk(self, speaker: DemoPeer, starts: datetime, room_id: str, capacity: int, proposed: datetime) -> None:
+    def plan_talk(self, speaker: DemoPeer, starts: datetime, room_id: str, capacity: int,
+                  proposed: datetime) -> None:
         proposed = min(proposed, self.now - timedelta(minutes=30))
         scheduled = proposed + timedelta(minutes=self.rng.randint(5, 25))
         title, abstract, topics = self.proposal(speaker)
@@ -317,7 +322,8 @@ class _Seeder:
         self.timeline.at(scheduled, schedule)
         self.plan_sign_ups(talk, speaker, topics, capacity, scheduled, starts)
         ends = starts + timedelta(minutes=LUNCH_MINUTES)
-        self.timeline.at(ends + timedelta(minutes=self.rng.randint(5, 90)), lambda: self.record_attendance(talk, speaker, ends))
+        marked = ends + timedelta(minutes=self.rng.randint(5, 90))
+        self.timeline.at(marked, lambda: self.record_attendance(talk, speaker, ends))
 
     def plan_open_proposals(self) -> None:
         for speaker in self.rng.sample([p for p in self.peers if p.offers], 4):
@@ -360,7 +366,8 @@ class _Seeder:
         self.app.projector.catch_up()  # the speaker reads who signed up from the attendance view
         with self.app.engine.connect() as c:
             confirmed = c.scalars(sa.select(SignUpRow.peer_id).where(
-                SignUpRow.talk_id == str(talk["id"]), SignUpRow.status == "confirmed").order_by(SignUpRow.peer_id)).all()
+                SignUpRow.talk_id == str(talk["id"]), SignUpRow.status == "confirmed",
+            ).order_by(SignUpRow.peer_id)).all()
         if not confirmed:
             return
         attended = {UUID(p): self.rng.random() < 0.87 for p in confirmed}
@@ -370,7 +377,8 @@ class _Seeder:
             if was_there and self.rng.random() < 0.6:
                 moment = ends + timedelta(hours=self.rng.uniform(1, 48))
                 rating = self.rng.choices((1, 2, 3, 4, 5), weights=(2, 5, 15, 40, 38))[0]
-                self.timeline.at(moment, lambda p=peer_id, r=rating, c=self.rng.choice(COMMENTS): self.feedback(talk, p, r, c))
+                comment = self.rng.choice(COMMENTS)
+                self.timeline.at(moment, lambda p=peer_id, r=rating, c=comment: self.feedback(talk, p, r, c))
 
     def feedback(self, talk: dict, peer_id: UUID, rating: int, comment: str) -> None:
         self.app.talks.give_feedback(talk["id"], peer_id, rating, comment)

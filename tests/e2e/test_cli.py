@@ -78,7 +78,8 @@ def test_events_import_from_stdin_fills_an_empty_store_and_its_views(app, runner
         other.people.register("Grace Hopper", "grace@example.org", "IT", "correct horse")
     finally:
         other.close()
-    exported = runner.invoke(main, ["events", "export", "-"], obj=_script_info(f"sqlite:///{tmp_path}/other.sqlite3"))
+    other_app = _script_info(f"sqlite:///{tmp_path}/other.sqlite3")
+    exported = runner.invoke(main, ["events", "export", "-"], obj=other_app)
     # when it is piped into this empty store
     result = runner.invoke(main, ["events", "import", "-"], input=exported.stdout)
     # then the events and the read models are here
@@ -94,4 +95,5 @@ def _script_info(url: str):
 
     from commonroom.platform.app import create_app
 
-    return ScriptInfo(create_app=lambda: create_app({"DATABASE_URL": url, "SECRET_KEY": "x", "FOLLOW": False}))
+    return ScriptInfo(create_app=lambda: create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "x", "FOLLOW": False}))

@@ -75,7 +75,8 @@ def assert_import_rebuilds(url: str, exported: str, before: dict, count: int) ->
         app.close()
 
 
-def test_importing_an_export_into_a_fresh_sqlite_store_rebuilds_identical_read_models(sqlite_history, tmp_path):
+def test_importing_an_export_into_a_fresh_sqlite_store_rebuilds_identical_read_models(
+        sqlite_history, tmp_path):
     # given a history on SQLite, exported; when it is imported into a fresh SQLite store
     assert_import_rebuilds(f"sqlite:///{tmp_path}/fresh.sqlite3", *sqlite_history)
 
@@ -96,7 +97,8 @@ def test_an_export_from_sqlite_imports_into_postgres(sqlite_history, pg_url):
     try:
         assert import_events(app, io.StringIO(exported)) == count
         after = read_models(app)
-        assert {name: len(rows) for name, rows in after.items()} == {name: len(rows) for name, rows in before.items()}
+        assert {name: len(rows) for name, rows in after.items()} == {
+            name: len(rows) for name, rows in before.items()}
     finally:
         app.close()
 

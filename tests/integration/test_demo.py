@@ -88,9 +88,11 @@ def test_talk_topics_come_from_the_speakers_offered_skills(demo_app):
     from commonroom.projections.people import PeerSkillRow
 
     with demo_app.extensions["commonroom"].engine.connect() as c:
-        skills = set(c.execute(sa.select(PeerSkillRow.peer_id, PeerSkillRow.skill).where(PeerSkillRow.kind == "offer")))
+        skills = set(c.execute(
+            sa.select(PeerSkillRow.peer_id, PeerSkillRow.skill).where(PeerSkillRow.kind == "offer")))
         talks = c.execute(sa.select(TalkRow.speaker_id, TalkRow.topics)).all()
-    assert talks and all((speaker, topic) in skills for speaker, topics in talks for topic in topics.split(","))
+    topics = [(speaker, topic) for speaker, topics in talks for topic in topics.split(",")]
+    assert topics and all(pair in skills for pair in topics)
 
 
 def test_sign_ups_fill_some_talks_with_waitlists_and_cancellations(demo_app):
@@ -107,7 +109,8 @@ def test_past_talks_have_mostly_attendance_some_no_shows_and_feedback(demo_app):
         sa.select(SignUpRow.attended, sa.func.count()).where(SignUpRow.attended.is_not(None))
         .group_by(SignUpRow.attended)).all())
     assert marks[True] > 3 * marks[False] > 0
-    rated = scalar(demo_app, sa.select(sa.func.count()).select_from(SignUpRow).where(SignUpRow.rating.is_not(None)))
+    rated = scalar(demo_app, sa.select(sa.func.count()).select_from(SignUpRow).where(
+        SignUpRow.rating.is_not(None)))
     assert 0 < rated <= marks[True]
 
 
@@ -133,9 +136,9 @@ def story(url: str, seed: int) -> list[tuple]:
     try:
         seed_demo(app, peers=10, seed=seed, weeks_back=3, weeks_ahead=1)
         with app.engine.connect() as c:
-            return sorted((tuple(r) for r in c.execute(sa.select(
-                TalkRow.day, TalkRow.room_id, TalkRow.title, TalkRow.status, TalkRow.confirmed, TalkRow.waitlisted))),
-                          key=repr)
+            rows = c.execute(sa.select(TalkRow.day, TalkRow.room_id, TalkRow.title, TalkRow.status,
+                                       TalkRow.confirmed, TalkRow.waitlisted))
+            return sorted((tuple(r) for r in rows), key=repr)
     finally:
         app.close()
 
