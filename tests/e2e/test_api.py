@@ -634,3 +634,38 @@ def test_a_command_that_stays_busy_is_503_with_a_retry_hint_and_records_nothing(
     assert (answer.status_code, answer.headers["Retry-After"]) == (503, "1")
     assert "try again" in answer.json["error"]
     assert api.head() == before
+
+
+@pytest.fixture
+def pg_api(pg_url, clock):
+    from api_given import Api
+
+    from commonroom.platform.app import create_app
+
+    flask_app = create_app({"TESTING": True, "DATABASE_URL": pg_url, "SECRET_KEY": "test-secret", "FOLLOW": False,
+                            "CLOCK": clock})
+    yield Api(flask_app.test_client(), flask_app)
+    flask_app.extensions["commonroom"].close()
+
+
+@pytest.mark.postgres
+def test_the_talk_lifecycle_through_the_api_on_postgresql(pg_api, clock):
+    # given a one-seat talk on PostgreSQL with Bob confirmed and Cy waiting
+    api = pg_api
+    organizer, speaker = api.peer(organizer=True)
+    api.programme(organizer, rooms=(("Tiny room", 1),))
+    day = next_weekday()
+    talk_id = api.scheduled_talk(speaker, day=day, room_id="tiny-room")
+    bob, cy = api.audience(talk_id, "Bob Byte", "Cy Cipher")
+    talk = api.get(f"/talks/{talk_id}").json
+    assert talk["starts_at"].startswith(f"{day.isoformat()}T12:00:00")
+    # when Bob leaves, Cy gets the seat, comes, and rates the talk
+    api.delete(f"/talks/{talk_id}/signups/me", bob[1])
+    api.after_start_of(talk_id, clock)
+    api.post(f"/talks/{talk_id}/attendance", {"attended": {str(cy[0]): True}}, speaker)
+    assert api.post(f"/talks/{talk_id}/feedback", {"rating": 4}, cy[1]).status_code == 201
+    # then the schedule and the attendance read models agree
+    slot = api.get(f"/schedule?from={day.isoformat()}&weeks=1").json["days"][0]["slots"][0]
+    assert (slot["talk"]["id"], slot["talk"]["confirmed"], slot["talk"]["waitlisted"]) == (talk_id, 1, 0)
+    summary = api.get(f"/attendance/talks/{talk_id}").json
+    assert (summary["confirmed"], summary["attended"], summary["feedback"]) == (1, 1, {"count": 1, "average": 4.0})
