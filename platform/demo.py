@@ -191,6 +191,7 @@ class _Seeder:
         self.peers: list[DemoPeer] = []
         self.organizer: DemoPeer | None = None
         self.days_off: dict[date, str] = {}
+        self.order: dict[UUID, int] = {}  # peer id -> registration order, for deterministic draws
         self.summary = DemoSummary()
 
     # --- shape of the programme (computed up front so talks are planned into real slots) -------
@@ -235,6 +236,7 @@ class _Seeder:
         people = self.app.people
         registered = people.register(peer.name, peer.email, peer.department, DEMO_PASSWORD, PROGRAMME_TZ)
         peer.peer_id = registered.peer_id
+        self.order[peer.peer_id] = len(self.order)
         for skill in peer.offers:
             people.offer_skill(peer.peer_id, skill, by=peer.peer_id)
         for skill in peer.wants:
@@ -367,10 +369,11 @@ class _Seeder:
         with self.app.engine.connect() as c:
             confirmed = c.scalars(sa.select(SignUpRow.peer_id).where(
                 SignUpRow.talk_id == str(talk["id"]), SignUpRow.status == "confirmed",
-            ).order_by(SignUpRow.peer_id)).all()
+            )).all()
         if not confirmed:
             return
-        attended = {UUID(p): self.rng.random() < 0.87 for p in confirmed}
+        in_demo_order = sorted((UUID(p) for p in confirmed), key=self.order.__getitem__)  # ids are random
+        attended = {peer_id: self.rng.random() < 0.87 for peer_id in in_demo_order}
         self.app.talks.record_attendance(talk["id"], attended, by=speaker.peer_id)
         self.summary.attendance += len(attended)
         for peer_id, was_there in attended.items():

@@ -136,8 +136,14 @@ def story(url: str, seed: int) -> list[tuple]:
     try:
         seed_demo(app, peers=10, seed=seed, weeks_back=3, weeks_ahead=1)
         with app.engine.connect() as c:
-            rows = c.execute(sa.select(TalkRow.day, TalkRow.room_id, TalkRow.title, TalkRow.status,
-                                       TalkRow.confirmed, TalkRow.waitlisted))
+            per_talk = sa.select(
+                SignUpRow.talk_id, sa.func.count(SignUpRow.attended).label("marked"),
+                sa.func.sum(SignUpRow.rating).label("ratings"),
+            ).group_by(SignUpRow.talk_id).subquery()
+            rows = c.execute(sa.select(
+                TalkRow.day, TalkRow.room_id, TalkRow.title, TalkRow.status, TalkRow.confirmed,
+                TalkRow.waitlisted, per_talk.c.marked, per_talk.c.ratings,
+            ).outerjoin(per_talk, per_talk.c.talk_id == TalkRow.id))
             return sorted((tuple(r) for r in rows), key=repr)
     finally:
         app.close()
