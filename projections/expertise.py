@@ -310,26 +310,34 @@ class ExpertiseView(Projection):
         s.flush()
 
     def _refresh_talk_evidence(self, s: Session, e) -> None:
-        """Replace the talk's evidence (speaker's and attendees') with what its state now says."""
+        """Bring the talk's evidence (speaker's and attendees') in line with what its state now
+        says: only the items that changed are closed and opened, the rest keep their history."""
         talk = self._current(s, e)
         attendees = list(s.scalars(sa.select(TalkAttendeeRow).where(TalkAttendeeRow.talk_id == talk.talk_id)))
         if not attendees:
             return
-        at = utc(talk.starts_at) or e.timestamp
-        recorded = effective_time(talk.starts_at, e.timestamp)
-        end_evidence(s, talk.talk_id, recorded)
         came = [a for a in attendees if a.attended]
         ratings = [a.rating for a in came if a.rating is not None]
         weight = talk_given_weight(len(came), ratings)
         mean = f", mean rating {sum(ratings) / len(ratings):.1f}" if ratings else ""
-        topics = [t for t in talk.topics.split(",") if t]
-        for topic in topics:
-            add_evidence(s, talk.speaker_id, topic, TALK_GIVEN, "talk", talk.talk_id,
-                         f"gave \u201c{talk.title}\u201d ({len(came)} attended{mean})", weight, at,
-                         valid_from=recorded)
+        wanted = {}
+        for topic in (t for t in talk.topics.split(",") if t):
+            wanted[(talk.speaker_id, topic, TALK_GIVEN)] = (
+                weight, f"gave \u201c{talk.title}\u201d ({len(came)} attended{mean})")
             for attendee in came:
-                add_evidence(s, attendee.peer_id, topic, TALK_ATTENDED, "talk", talk.talk_id,
-                             f"attended \u201c{talk.title}\u201d", TALK_ATTENDED_WEIGHT, at, valid_from=recorded)
+                wanted[(attendee.peer_id, topic, TALK_ATTENDED)] = (
+                    TALK_ATTENDED_WEIGHT, f"attended \u201c{talk.title}\u201d")
+        recorded = effective_time(talk.starts_at, e.timestamp)
+        current = s.scalars(sa.select(EvidenceRow).where(
+            EvidenceRow.source_id == talk.talk_id, EvidenceRow.source_type == "talk", EvidenceRow.valid_to.is_(None)))
+        for row in current:
+            if wanted.get((row.peer_id, row.skill, row.kind)) == (row.weight, row.detail):
+                del wanted[(row.peer_id, row.skill, row.kind)]
+            else:
+                row.valid_to = max(utc(recorded), utc(row.valid_from))
+        at = utc(talk.starts_at) or e.timestamp
+        for (peer_id, topic, kind), (item_weight, detail) in wanted.items():
+            add_evidence(s, peer_id, topic, kind, "talk", talk.talk_id, detail, item_weight, at, valid_from=recorded)
 
     # --- trades and mentoring: confirmed teaching is evidence for the teacher -------------------
     @handle.register
