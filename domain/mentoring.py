@@ -56,7 +56,8 @@ def validate_application(goals: object, needs: object, background: object, langu
         raise InvalidValue("needs", "name at least one skill you would like help with")
     return dict(goals=require_text("goals", goals, min_len=3, max_len=2000), needs=needs,
                 background=require_text("background", background or "", min_len=0, max_len=80),
-                languages=clean_list("languages", languages) or ["English"], timezone=check_timezone(timezone))
+                languages=clean_list("languages", languages) or ["English"],
+                timezone=check_timezone(timezone))
 
 
 class MentoringProgramme(Aggregate):
@@ -129,8 +130,8 @@ class MentoringProgramme(Aggregate):
 
 class Mentorship(Aggregate):
     @event("Started")
-    def __init__(self, id: UUID, programme_id: UUID, mentor_id: UUID, mentee_id: UUID, started_on: date,  # noqa: A002
-                 topics: list[str], by: UUID) -> None:
+    def __init__(self, id: UUID, programme_id: UUID, mentor_id: UUID,  # noqa: A002
+                 mentee_id: UUID, started_on: date, topics: list[str], by: UUID) -> None:
         self.programme_id, self.mentor_id, self.mentee_id = programme_id, mentor_id, mentee_id
         self.topics = topics  # the mentee's needs the mentor covers
         self.started_on = started_on

@@ -16,7 +16,8 @@ from eventsourcing.domain import Aggregate, event
 
 from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, require_text
 
-PROPOSED, ACTIVE, PAUSED, DECLINED, WITHDRAWN, ENDED = "proposed", "active", "paused", "declined", "withdrawn", "ended"
+PROPOSED, ACTIVE, PAUSED = "proposed", "active", "paused"
+DECLINED, WITHDRAWN, ENDED = "declined", "withdrawn", "ended"
 PENDING, CONFIRMED, DISPUTED, SUPERSEDED = "pending", "confirmed", "disputed", "superseded"
 MAX_SESSION_MINUTES = 600
 DEFAULT_MAX_ACTIVE = 3
@@ -41,7 +42,8 @@ def validate_session(topic: object, on: object, minutes: object) -> tuple[str, d
 
 class Trade(Aggregate):
     @event("Proposed")
-    def __init__(self, proposer_id: UUID, partner_id: UUID, offer: str, want: str, message: str, by: UUID) -> None:
+    def __init__(self, proposer_id: UUID, partner_id: UUID, offer: str, want: str, message: str,
+                 by: UUID) -> None:
         self.proposer_id, self.partner_id = proposer_id, partner_id
         self.offer, self.want, self.message = offer, want, message
         self.status = PROPOSED
@@ -51,7 +53,8 @@ class Trade(Aggregate):
         self.notes = 0
 
     @staticmethod
-    def propose(proposer_id: UUID, partner_id: UUID, offer: object, want: object, message: object = "") -> "Trade":
+    def propose(proposer_id: UUID, partner_id: UUID, offer: object, want: object,
+                message: object = "") -> "Trade":
         offer, want = validate_offer(offer, want)
         message = require_text("message", message or "", min_len=0, max_len=1000)
         if proposer_id == partner_id:
@@ -180,7 +183,8 @@ class Trade(Aggregate):
                              topic=topic, on=on, minutes=minutes, replaces="", by=by)
         return number
 
-    def _check_session(self, teacher_id: UUID, topic: object, on: object, minutes: object) -> tuple[str, date, int]:
+    def _check_session(self, teacher_id: UUID, topic: object, on: object,
+                       minutes: object) -> tuple[str, date, int]:
         if teacher_id not in self.parties:
             raise InvalidValue("teacher", "the teacher must be one of the two people in the trade")
         return validate_session(topic, on, minutes)
@@ -190,7 +194,8 @@ class Trade(Aggregate):
                         minutes: int, replaces: str, by: UUID) -> None:
         if replaces:
             self.sessions[replaces]["status"] = SUPERSEDED
-        self.sessions[number] = dict(logged_by=str(by), teacher_id=str(teacher_id), learner_id=str(learner_id),
+        self.sessions[number] = dict(logged_by=str(by), teacher_id=str(teacher_id),
+                                     learner_id=str(learner_id),
                                      topic=topic, on=on.isoformat(), minutes=minutes, status=PENDING,
                                      replaces=replaces)
 
@@ -302,7 +307,8 @@ class TradingProfile(Aggregate):
 
     def set_max_active_trades(self, limit: object, by: UUID) -> None:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 20:
-            raise InvalidValue("max_active_trades", "maximum active trades must be a whole number from 0 to 20")
+            raise InvalidValue("max_active_trades",
+                               "maximum active trades must be a whole number from 0 to 20")
         if limit != self.max_active_trades:
             self._max_active_set(limit=limit, by=by)
 

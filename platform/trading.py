@@ -81,7 +81,8 @@ class TradeService(Service):
 
     def correct_session(self, trade_id: UUID, number: str, teacher_id: UUID, topic: object, on: object,
                         minutes: object, by: UUID) -> int:
-        return self._on_trade(trade_id, lambda t: t.correct_session(number, teacher_id, topic, on, minutes, by=by))
+        return self._on_trade(
+            trade_id, lambda t: t.correct_session(number, teacher_id, topic, on, minutes, by=by))
 
     def _on_trade(self, trade_id: UUID, change: Callable[[Trade], None]) -> int:
         def command() -> int:
@@ -200,7 +201,8 @@ class SkillIndex:
         return sorted(teacher.offers & learner.wants)
 
 
-def suggest(index: SkillIndex, peer_id: str, limit: int = 10, exclude: set[str] | None = None) -> list[Suggestion]:
+def suggest(index: SkillIndex, peer_id: str, limit: int = 10,
+            exclude: set[str] | None = None) -> list[Suggestion]:
     """Reciprocal partners for ``peer_id``: they offer what you want and want what you offer."""
     me = index.peers.get(str(peer_id))
     if me is None:
@@ -260,7 +262,8 @@ def find_circles(index: SkillIndex, peer_id: str, limit: int = 5, branch: int = 
             return
         seen.add(key)
         skills = [index.teaches(a, b)[0] for a, b in zip(path, path[1:] + path[:1])]
-        circles.append(Circle([p.peer_id for p in path], [p.name for p in path], [index.label(s) for s in skills],
+        circles.append(Circle([p.peer_id for p in path], [p.name for p in path],
+                              [index.label(s) for s in skills],
                               " → ".join(f"{p.name} teaches {index.label(s)}" for p, s in zip(path, skills))))
 
     for size in (3, 4):
@@ -310,12 +313,13 @@ def load_index(engine: sa.Engine, skills: Iterable[str] | None = None) -> SkillI
 
 def suggestions_for(engine: sa.Engine, peer_id: UUID, limit: int = 10) -> list[Suggestion]:
     with engine.connect() as c:
-        mine = [r.skill for r in c.execute(sa.select(PeerSkillRow.skill).where(PeerSkillRow.peer_id == str(peer_id)))]
+        mine = list(c.scalars(sa.select(PeerSkillRow.skill).where(PeerSkillRow.peer_id == str(peer_id))))
     if not mine:
         return []
     index = load_index(engine, mine)
     partners = {r.partner_id if r.proposer_id == str(peer_id) else r.proposer_id
-                for r in trades_view.trades_of(engine, peer_id) if r.status in ("proposed", "active", "paused")}
+                for r in trades_view.trades_of(engine, peer_id)
+                if r.status in ("proposed", "active", "paused")}
     return suggest(index, str(peer_id), limit, exclude=partners)
 
 
@@ -326,8 +330,9 @@ _index_lock = threading.Lock()
 def cached_index(engine: sa.Engine) -> SkillIndex:
     """The full index, rebuilt only when the people or trades read models have moved on."""
     with engine.connect() as c:
-        version = tuple(c.execute(sa.select(Tracking.name, Tracking.position)
-                                  .where(Tracking.name.in_(["people", "trades"])).order_by(Tracking.name)).all())
+        version = tuple(c.execute(
+            sa.select(Tracking.name, Tracking.position)
+            .where(Tracking.name.in_(["people", "trades"])).order_by(Tracking.name)).all())
     with _index_lock:
         cached = _index_cache.get(engine)
         if cached is not None and cached[0] == version:
@@ -396,7 +401,8 @@ def rank_mentors(application: dict, mentors: dict[str, dict], load: dict[str, in
 def mentor_proposals(members: list, pairs: list, mentee_id: str, names: dict[str, str]) -> list[MentorMatch]:
     """``rank_mentors`` over the mentoring read model's rows (pages never load the programme)."""
     def profile(row) -> dict:
-        return dict(skills=json.loads(row.skills), needs=json.loads(row.skills), languages=json.loads(row.languages),
+        return dict(skills=json.loads(row.skills), needs=json.loads(row.skills),
+                    languages=json.loads(row.languages),
                     background=row.background, timezone=row.timezone, capacity=row.capacity)
 
     applicant = next((m for m in members if m.peer_id == str(mentee_id) and m.role == "mentee"), None)
@@ -430,7 +436,8 @@ class MentoringService(Service):
         application = validate_application(goals, needs, background, languages, timezone)
         return self._on_programme(programme_id, lambda p: p.apply(peer_id, application, by=peer_id))
 
-    def proposals(self, programme_id: UUID, mentee_id: UUID, names: dict[str, str] | None = None) -> list[MentorMatch]:
+    def proposals(self, programme_id: UUID, mentee_id: UUID,
+                  names: dict[str, str] | None = None) -> list[MentorMatch]:
         programme = self.get(programme_id, MentoringProgramme, "programme")
         application = programme.applications.get(str(mentee_id))
         if application is None:

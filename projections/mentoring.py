@@ -83,14 +83,16 @@ class MentoringView(Projection):
     @handle.register
     def _(self, e: MentoringProgramme.MentorJoined, s: Session) -> None:
         s.merge(MentoringMemberRow(
-            programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentor", skills=json.dumps(e.skills),
+            programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentor",
+            skills=json.dumps(e.skills),
             goals="", background=e.background, languages=json.dumps(e.languages), timezone=e.timezone,
             capacity=e.capacity, paired=False))
 
     @handle.register
     def _(self, e: MentoringProgramme.Applied, s: Session) -> None:
         s.merge(MentoringMemberRow(
-            programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentee", skills=json.dumps(e.needs),
+            programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentee",
+            skills=json.dumps(e.needs),
             goals=e.goals, background=e.background, languages=json.dumps(e.languages), timezone=e.timezone,
             capacity=0, paired=False))
 
@@ -137,21 +139,25 @@ def programmes(engine: sa.Engine) -> list:
 
 def programme(engine: sa.Engine, programme_id: UUID | str):
     with engine.connect() as c:
-        return c.execute(sa.select(MentoringProgrammeRow).where(MentoringProgrammeRow.id == str(programme_id))).first()
+        return c.execute(sa.select(MentoringProgrammeRow)
+                         .where(MentoringProgrammeRow.id == str(programme_id))).first()
 
 
 def members(engine: sa.Engine, programme_id: UUID | str) -> list:
     with engine.connect() as c:
-        return c.execute(sa.select(MentoringMemberRow).where(MentoringMemberRow.programme_id == str(programme_id))
+        return c.execute(sa.select(MentoringMemberRow)
+                         .where(MentoringMemberRow.programme_id == str(programme_id))
                          .order_by(MentoringMemberRow.role, MentoringMemberRow.peer_id)).all()
 
 
-def mentorships(engine: sa.Engine, programme_id: UUID | str | None = None, peer_id: UUID | str | None = None) -> list:
+def mentorships(engine: sa.Engine, programme_id: UUID | str | None = None,
+                peer_id: UUID | str | None = None) -> list:
     query = sa.select(MentorshipRow).order_by(MentorshipRow.started_on.desc(), MentorshipRow.id)
     if programme_id is not None:
         query = query.where(MentorshipRow.programme_id == str(programme_id))
     if peer_id is not None:
-        query = query.where(sa.or_(MentorshipRow.mentor_id == str(peer_id), MentorshipRow.mentee_id == str(peer_id)))
+        query = query.where(sa.or_(MentorshipRow.mentor_id == str(peer_id),
+                                   MentorshipRow.mentee_id == str(peer_id)))
     with engine.connect() as c:
         return c.execute(query).all()
 
@@ -163,7 +169,8 @@ def mentorship(engine: sa.Engine, mentorship_id: UUID | str):
 
 def contacts(engine: sa.Engine, mentorship_id: UUID | str) -> list:
     with engine.connect() as c:
-        return c.execute(sa.select(MentoringContactRow).where(MentoringContactRow.mentorship_id == str(mentorship_id))
+        return c.execute(sa.select(MentoringContactRow)
+                         .where(MentoringContactRow.mentorship_id == str(mentorship_id))
                          .order_by(MentoringContactRow.on.desc(), MentoringContactRow.event_id)).all()
 
 

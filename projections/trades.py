@@ -102,7 +102,8 @@ class TradesView(Projection):
     @handle.register
     def _(self, e: Trade.Proposed, s: Session) -> None:
         s.merge(TradeRow(
-            id=str(e.originator_id), proposer_id=str(e.proposer_id), partner_id=str(e.partner_id), offer=e.offer,
+            id=str(e.originator_id), proposer_id=str(e.proposer_id), partner_id=str(e.partner_id),
+            offer=e.offer,
             want=e.want, message=e.message, status="proposed", awaiting_id=str(e.partner_id), countered=False,
             decline_reason="", proposed_at=e.timestamp, updated_at=e.timestamp,
         ))
@@ -149,7 +150,8 @@ class TradesView(Projection):
 
     @handle.register
     def _(self, e: Trade.NoteAdded, s: Session) -> None:
-        s.merge(TradeNoteRow(event_id=f"{e.originator_id}:{e.originator_version}", trade_id=str(e.originator_id),
+        s.merge(TradeNoteRow(event_id=f"{e.originator_id}:{e.originator_version}",
+                             trade_id=str(e.originator_id),
                              author_id=str(e.by), text=e.text, written_at=e.timestamp))
 
     @handle.register
@@ -174,7 +176,8 @@ class TradesView(Projection):
     # --- trading profiles -------------------------------------------------------------------------
     @handle.register
     def _(self, e: TradingProfile.Started, s: Session) -> None:
-        s.merge(TradingProfileRow(peer_id=str(e.peer_id), profile_id=str(e.originator_id), current_position="",
+        s.merge(TradingProfileRow(peer_id=str(e.peer_id), profile_id=str(e.originator_id),
+                                  current_position="",
                                   desired_position="", opted_out=False, max_active_trades=3))
 
     @staticmethod
@@ -203,7 +206,8 @@ class TradesView(Projection):
                                     teaches=skill, accepted=False, status="proposed"))
 
     def _members(self, s: Session, e) -> list[CircleMemberRow]:
-        return list(s.scalars(sa.select(CircleMemberRow).where(CircleMemberRow.circle_id == str(e.originator_id))))
+        query = sa.select(CircleMemberRow).where(CircleMemberRow.circle_id == str(e.originator_id))
+        return list(s.scalars(query))
 
     @handle.register
     def _(self, e: TradeCircle.Accepted, s: Session) -> None:
@@ -258,7 +262,8 @@ def sessions_of(engine: sa.Engine, trade_id: str) -> list:
 
 def reflections_of(engine: sa.Engine, trade_id: str) -> dict[str, str]:
     with engine.connect() as c:
-        rows = c.execute(sa.select(TradeReflectionRow).where(TradeReflectionRow.trade_id == str(trade_id))).all()
+        rows = c.execute(sa.select(TradeReflectionRow)
+                         .where(TradeReflectionRow.trade_id == str(trade_id))).all()
     return {r.peer_id: r.text for r in rows}
 
 
@@ -272,7 +277,8 @@ def names(engine: sa.Engine, ids) -> dict[str, str]:
 
 def profile(engine: sa.Engine, peer_id: UUID) -> TradingProfileRow | None:
     with engine.connect() as c:
-        return c.execute(sa.select(TradingProfileRow).where(TradingProfileRow.peer_id == str(peer_id))).first()
+        return c.execute(sa.select(TradingProfileRow)
+                         .where(TradingProfileRow.peer_id == str(peer_id))).first()
 
 
 def circles_of(engine: sa.Engine, peer_id: UUID) -> dict[str, list]:
@@ -305,7 +311,8 @@ class Ledger:
     @property
     def lopsided(self) -> bool:
         """Received much more than given: worth a gentle prompt, never a penalty."""
-        return self.received - self.given >= IMBALANCE_MINUTES and self.received >= IMBALANCE_RATIO * self.given
+        gap = self.received - self.given
+        return gap >= IMBALANCE_MINUTES and self.received >= IMBALANCE_RATIO * self.given
 
 
 def ledger(engine: sa.Engine, peer_id: UUID | str, today: date) -> Ledger:
@@ -332,7 +339,8 @@ def ledger(engine: sa.Engine, peer_id: UUID | str, today: date) -> Ledger:
 def balances(engine: sa.Engine) -> dict[str, int]:
     """Every peer's confirmed minutes given minus received (for ranking suggestions)."""
     with engine.connect() as c:
-        rows = c.execute(sa.select(TradeSessionRow.teacher_id, TradeSessionRow.learner_id, TradeSessionRow.minutes)
+        rows = c.execute(sa.select(TradeSessionRow.teacher_id, TradeSessionRow.learner_id,
+                                   TradeSessionRow.minutes)
                          .where(TradeSessionRow.status == "confirmed")).all()
     result: dict[str, int] = defaultdict(int)
     for teacher, learner, minutes in rows:

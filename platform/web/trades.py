@@ -25,7 +25,8 @@ bp = Blueprint("trades", __name__)
 api_bp = Blueprint("trades_api", __name__, url_prefix="/api/v1/trades")
 blueprints = [bp, api_bp]
 
-TRADE_ACTIONS = ("accept", "decline", "withdraw", "counter", "pause", "resume", "end", "reflect", "note", "session")
+TRADE_ACTIONS = ("accept", "decline", "withdraw", "counter", "pause", "resume", "end", "reflect", "note",
+                 "session")
 SESSION_ACTIONS = ("confirm", "dispute", "correct")
 
 
@@ -64,8 +65,10 @@ def trade_context(row, viewer) -> dict:
             balance[session.teacher_id] += session.minutes
     return dict(
         trade=row, sessions=sessions, notes=trades_view.notes_for(engine(), row, viewer.id),
-        is_party=trades_view.is_party(row, viewer.id), reflections=trades_view.reflections_of(engine(), row.id),
-        names=trades_view.names(engine(), [row.proposer_id, row.partner_id]), balance=balance, me=str(viewer.id),
+        is_party=trades_view.is_party(row, viewer.id),
+        reflections=trades_view.reflections_of(engine(), row.id),
+        names=trades_view.names(engine(), [row.proposer_id, row.partner_id]), balance=balance,
+        me=str(viewer.id),
     )
 
 
@@ -103,10 +106,12 @@ def partner_row(form):
     """The chosen partner, by id (from a suggestion) or by work email (typed)."""
     with engine().connect() as c:
         if form.get("to"):
-            return c.execute(sa.select(PeerRow).where(PeerRow.id == form.get("to"), PeerRow.active.is_(True))).first()
+            return c.execute(sa.select(PeerRow).where(PeerRow.id == form.get("to"),
+                                                      PeerRow.active.is_(True))).first()
         email = (form.get("partner") or "").strip().lower()
         if email:
-            return c.execute(sa.select(PeerRow).where(PeerRow.email == email, PeerRow.active.is_(True))).first()
+            return c.execute(sa.select(PeerRow).where(PeerRow.email == email,
+                                                      PeerRow.active.is_(True))).first()
     return None
 
 
@@ -150,9 +155,11 @@ def run_trade_command(row, failed: str, command):
 def trade_command(trade_id: UUID, action: str, form) -> int:
     trades, me = services().trades, g.peer.id
     if action == "session":
-        return trades.log_session(trade_id, teacher(form), form.get("topic"), forms.parse_date("on", form.get("on")),
+        return trades.log_session(trade_id, teacher(form), form.get("topic"),
+                                  forms.parse_date("on", form.get("on")),
                                   forms.parse_int("minutes", form.get("minutes")), by=me)
-    simple = {"accept": trades.accept, "withdraw": trades.withdraw, "pause": trades.pause, "resume": trades.resume}
+    simple = {"accept": trades.accept, "withdraw": trades.withdraw, "pause": trades.pause,
+              "resume": trades.resume}
     if action in simple:
         return simple[action](trade_id, by=me)
     texts = {"decline": (trades.decline, "reason"), "counter": (trades.counter, "want"),
@@ -183,7 +190,8 @@ def ledger():
     mine = trades_view.ledger(engine(), g.peer.id, today())
     rows = {r.id: r for r in trades_view.trades_of(engine(), g.peer.id)}
     others = {r.partner_id if r.proposer_id == str(g.peer.id) else r.proposer_id for r in rows.values()}
-    return render_template("trades/ledger.html", ledger=mine, trades=rows, names=trades_view.names(engine(), others),
+    return render_template("trades/ledger.html", ledger=mine, trades=rows,
+                           names=trades_view.names(engine(), others),
                            me=str(g.peer.id), window=trades_view.LEDGER_WINDOW_DAYS)
 
 
@@ -200,7 +208,8 @@ def suggestions():
 def propose_circle():
     try:
         members = [forms.parse_uuid("members", m) for m in request.form.getlist("members")]
-        circle_id, position = services().trades.propose_circle(members, request.form.getlist("skills"), by=g.peer.id)
+        circle_id, position = services().trades.propose_circle(members, request.form.getlist("skills"),
+                                                               by=g.peer.id)
     except DomainError as error:
         return render_template("trades/suggestions.html", pairs=[], circles=[], form=request.form,
                                error=error), error.status
@@ -230,14 +239,17 @@ def profile():
         form = request.form
         try:
             position = services().trades.update_profile(
-                g.peer.id, form.get("current_position"), form.get("desired_position"), form.get("opted_out") == "on",
+                g.peer.id, form.get("current_position"), form.get("desired_position"),
+                form.get("opted_out") == "on",
                 forms.parse_int("max_active_trades", form.get("max_active_trades")))
         except DomainError as error:
             return render_template("trades/profile.html", form=form, error=error), error.status
         services().settle(position)
         return redirect(url_for("trades.profile"))
-    form = {"current_position": row.current_position if row else "", "desired_position": row.desired_position if row else "",
-            "max_active_trades": str(row.max_active_trades if row else 3), "opted_out": row.opted_out if row else False}
+    form = {"current_position": row.current_position if row else "",
+            "desired_position": row.desired_position if row else "",
+            "max_active_trades": str(row.max_active_trades if row else 3),
+            "opted_out": row.opted_out if row else False}
     return render_template("trades/profile.html", form=form, error=None)
 
 
@@ -323,9 +335,11 @@ def visible_pair(mentorship_id: str):
 
 
 def pair_page(row, form, error, failed, status=200):
-    return render_template("mentoring/pair.html", pair=row, contacts=mentoring_view.contacts(engine(), row.id),
+    return render_template("mentoring/pair.html", pair=row,
+                           contacts=mentoring_view.contacts(engine(), row.id),
                            names=trades_view.names(engine(), [row.mentor_id, row.mentee_id]), form=form,
-                           error=error, failed=failed, today=today(), quiet_days=mentoring_view.QUIET_DAYS), status
+                           error=error, failed=failed, today=today(),
+                           quiet_days=mentoring_view.QUIET_DAYS), status
 
 
 @bp.route("/mentoring/pairs/<mentorship_id>")
@@ -342,10 +356,12 @@ def mentoring_pair_act(mentorship_id: str, action: str):
     try:
         if action == "contact":
             position = mentoring_service.log_contact(
-                UUID(row.id), forms.parse_date("on", form.get("on")), forms.parse_int("minutes", form.get("minutes")),
+                UUID(row.id), forms.parse_date("on", form.get("on")),
+                forms.parse_int("minutes", form.get("minutes")),
                 form.get("kind"), form.get("note"), by=g.peer.id)
         elif action == "end":
-            position = mentoring_service.end(UUID(row.id), form.get("outcome"), form.get("summary"), by=g.peer.id)
+            position = mentoring_service.end(UUID(row.id), form.get("outcome"), form.get("summary"),
+                                             by=g.peer.id)
         else:
             raise NotFound("no such action")
     except DomainError as error:
