@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 from uuid import UUID, uuid4
 
@@ -57,3 +59,25 @@ def rows(services, table, *where, order_by=None, settle: bool = True) -> list:
         services.settle()
     with Session(services.engine, expire_on_commit=False) as s:
         return list(s.scalars(query))
+
+
+def all_at_once(actions: list[Callable[[], object]], barrier=None) -> list[str]:
+    """Run each action in its own thread, released together by ``barrier`` (one for just these
+    threads unless given, e.g. a multiprocessing one shared with another process). Returns the
+    errors any action raised, as text."""
+    barrier = barrier or threading.Barrier(len(actions))
+    errors: list[str] = []
+
+    def run(action: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=60)
+            action()
+        except Exception as error:  # noqa: BLE001 - returned to the test, which asserts on it
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

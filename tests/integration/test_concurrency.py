@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
+from functools import partial
 from uuid import UUID, uuid4
 
 import pytest
 
 from commonroom.domain.talk import Talk
 from commonroom.projections.attendance import SignUpRow
-from core_given import a_scheduled_talk, an_organizer, rows
+from core_given import a_scheduled_talk, all_at_once, an_organizer, rows
 
 
-def sign_up_together(services, talk_id: UUID, peers: list[UUID], barrier) -> list[str]:
-    """Start one thread per peer behind ``barrier``; return any error a caller saw."""
-    errors: list[str] = []
-
-    def sign_up(peer: UUID) -> None:
-        try:
-            barrier.wait(timeout=60)
-            services.talks.sign_up(talk_id, peer)
-        except Exception as error:  # noqa: BLE001 - reported and asserted empty
-            errors.append(repr(error))
-
-    threads = [threading.Thread(target=sign_up, args=(peer,)) for peer in peers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
+def sign_up_together(services, talk_id: UUID, peers: list[UUID], barrier=None) -> list[str]:
+    """One thread per peer, released together; return any error a caller saw."""
+    return all_at_once([partial(services.talks.sign_up, talk_id, peer) for peer in peers], barrier)
 
 
 def sign_up_in_another_process(database_url: str, talk_id: UUID, peers: list[UUID], barrier, results) -> None:
@@ -71,7 +57,7 @@ def test_twenty_threads_signing_up_for_five_seats_get_five_seats_and_a_waitlist_
     talk_id = a_scheduled_talk(services, organizer)
     peers = [uuid4() for _ in range(20)]
     # when twenty people sign up at once
-    errors = sign_up_together(services, talk_id, peers, threading.Barrier(20))
+    errors = sign_up_together(services, talk_id, peers)
     # then nobody sees an error, five are confirmed and fifteen wait in event order
     assert errors == []
     assert_five_seats_and_an_ordered_waitlist(services, talk_id, peers)
@@ -98,7 +84,7 @@ def test_two_processes_of_ten_threads_share_five_seats_without_errors(pg_url, cl
         for process in processes:
             process.join(timeout=30)
         # then nobody saw an error, and the seats and the waitlist are as with one process
-        assert [errors for errors, _, _ in outcomes] == [[], []]
+        assert [errors for errors, _, _ in outcomes] == [[], []], outcomes  # (errors, commands, conflicts retried)
         assert all(process.exitcode == 0 for process in processes)
         assert_five_seats_and_an_ordered_waitlist(services, talk_id, peers)
         # and every sign-up was one successful command, whatever conflicts were retried on the way
@@ -115,22 +101,9 @@ def test_concurrent_sign_ups_and_cancellations_keep_seats_full_and_waitlist_in_o
     for peer in first:
         services.talks.sign_up(talk_id, peer)
     # when the five confirmed cancel while five more sign up, all at once
-    barrier, errors = threading.Barrier(10), []
-
-    def act(peer: UUID, cancel: bool) -> None:
-        barrier.wait(timeout=60)
-        try:
-            (services.talks.cancel_sign_up if cancel else services.talks.sign_up)(talk_id, peer)
-        except Exception as error:  # noqa: BLE001
-            errors.append(repr(error))
-
     later = [uuid4() for _ in range(5)]
-    threads = [threading.Thread(target=act, args=(p, True)) for p in first[:5]]
-    threads += [threading.Thread(target=act, args=(p, False)) for p in later]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = all_at_once([partial(services.talks.cancel_sign_up, talk_id, p) for p in first[:5]]
+                         + [partial(services.talks.sign_up, talk_id, p) for p in later])
     # then the first five waiting took the seats, in order, and the late-comers wait
     assert errors == []
     talk = services.store.repository.get(talk_id)

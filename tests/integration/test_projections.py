@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from datetime import time, timedelta
 from uuid import UUID, uuid4
 
@@ -23,7 +22,7 @@ from commonroom.projections.people import PeopleView, PeerRow
 from commonroom.projections.runner import Projector
 from commonroom.projections.schedule import ScheduleView, TalkRow
 from support import next_weekday
-from core_given import PASSWORD, a_peer, a_scheduled_talk, an_organizer, rows, weekday_after
+from core_given import PASSWORD, a_peer, a_scheduled_talk, all_at_once, an_organizer, rows, weekday_after
 
 CORE_AGGREGATES = (Peer, EmailClaim, Programme, LunchDay, Talk)
 
@@ -67,20 +66,7 @@ def test_two_projectors_racing_in_threads_apply_every_event_once(services):
     talk_id, _ = a_busy_talk(services)
     racers = [a_projector(services, batch_size=7) for _ in range(2)]
     # when two projectors catch up at the same time in small batches
-    barrier, errors = threading.Barrier(2), []
-
-    def race(projector: Projector) -> None:
-        barrier.wait(timeout=30)
-        try:
-            projector.catch_up()
-        except Exception as error:  # noqa: BLE001
-            errors.append(repr(error))
-
-    threads = [threading.Thread(target=race, args=(p,)) for p in racers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = all_at_once([projector.catch_up for projector in racers])
     # then no event was applied twice: the counters and waitlist positions equal the aggregate
     assert errors == []
     head = services.store.max_notification_id()
