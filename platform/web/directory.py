@@ -112,7 +112,7 @@ def endorse(peer_id: str):
 @login_required
 def peer_history(peer_id: str):
     entries = d.history(services().store, services().engine, UUID(peer_id_or_404(peer_id)))
-    if not entries:
+    if not entries or entries[0].what != "Registered":
         abort(404, "there is no such person")
     return render_template("directory/history.html", entries=entries, subject="person",
                            back=url_for("directory.profile", peer_id=peer_id))

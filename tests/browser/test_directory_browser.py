@@ -41,10 +41,10 @@ def test_search_then_open_a_profile_from_the_ranking(live_server, page, org):
 
 
 def test_clicking_a_node_in_the_drawing_opens_that_profile(live_server, page, org):
+    page.set_viewport_size({"width": 1280, "height": 1400})  # the drawing in view without scrolling
     page.goto(f"{live_server}/graph")
     page.wait_for_selector("#graph-canvas[data-ready]")
     assert page.get_attribute("#graph-canvas", "data-ready") == "4"
-    page.locator("#graph-canvas").scroll_into_view_if_needed()
     x, y = page.evaluate("""() => {
         const canvas = document.getElementById('graph-canvas');
         const node = canvas.cytoscape.nodes().filter(n => n.data('label') === 'Bob Baker')[0];

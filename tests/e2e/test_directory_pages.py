@@ -155,5 +155,12 @@ def test_history_pages_list_every_event_with_who_and_when(client, auth, app, org
     assert "SkillOffered" in peer_page and "password_hash" not in peer_page
 
 
+def test_history_of_something_else_is_a_404(client, auth, app, org):
+    login_as(auth, app, org["ann"])
+    assert client.get(f"/people/{org['talk']}/history").status_code == 404
+    assert client.get(f"/talks/{org['ann']}/history").status_code == 404
+    assert client.get("/talks/nonsense/history").status_code == 404
+
+
 def test_history_needs_a_signed_in_peer(client, org):
     assert client.get(f"/talks/{org['talk']}/history").status_code == 302
