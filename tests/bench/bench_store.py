@@ -108,6 +108,7 @@ def summary(values: list[float]) -> dict:
 def following_pair(url: str, is_sqlite: bool) -> tuple[Commonroom, Commonroom]:
     """(writer, reader) for the lag measurement; see ``live_lag_ms``."""
     reader = bootstrap(url, inline_projections=False)
+    reader.projector.catch_up()  # no backlog: the lag is one command's, not the earlier benchmarks'
     reader.start_following()
     if is_sqlite:
         return reader, reader

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import platform as stdlib_platform
 import sqlite3
 import subprocess
@@ -205,7 +206,8 @@ class Bench:
     # --- the whole run --------------------------------------------------------------------------
     def sqlite(self) -> None:
         OUT.mkdir(parents=True, exist_ok=True)
-        sizes = [("10k", 10_000), ("100k", 100_000)] + ([("1M", 1_000_000)] if self.args.full else [])
+        big = self.args.big_events
+        sizes = [("10k", 10_000), (f"{big // 1000}k", big)] + ([("1M", 1_000_000)] if self.args.full else [])
         growth = {}
         for size, events in sizes:
             events = int(events * self.args.scale)
@@ -215,7 +217,8 @@ class Bench:
             url = f"sqlite:///{path}"
             history, app = self.prepare(url, events, f"SQLite {size}")
             small = size == "10k"
-            self.projections(app, f"SQLite {size}", "SQLite", self.args.repeats if small else 1)
+            self.projections(app, f"SQLite {size}", "SQLite",
+                             (self.args.small_rebuilds or self.args.repeats) if small else 1)
             if small:
                 self.commands(app, history, "SQLite")
             else:
@@ -253,12 +256,13 @@ class Bench:
         admin.execute(f'CREATE DATABASE "{name}"')
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
         try:
-            history, app = self.prepare(url, int(10_000 * self.args.scale), "PostgreSQL 10k")
-            self.projections(app, "PostgreSQL 10k", "PostgreSQL", 1)
+            size = f"{self.args.pg_events // 1000}k"
+            history, app = self.prepare(url, int(self.args.pg_events * self.args.scale), f"PostgreSQL {size}")
+            self.projections(app, f"PostgreSQL {size}", "PostgreSQL", 1)
             self.commands(app, history, "PostgreSQL")
             app.close()
             self.lag(url, history, "PostgreSQL", sqlite=False)
-            self.http(url, history, "PostgreSQL", "10k", full=True)
+            self.http(url, history, "PostgreSQL", size, full=True)
         finally:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                           "AND pid <> pg_backend_pid()", (name,))
@@ -287,18 +291,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commands", type=int, default=500, help="sign-ups per command run")
     parser.add_argument("--lag-samples", type=int, default=200)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--big-events", type=int, default=100_000, help="the larger default history")
+    parser.add_argument("--pg-events", type=int, default=10_000, help="the PostgreSQL history")
+    parser.add_argument("--small-rebuilds", type=int, default=None,
+                        help="rebuild runs on the 10k history (default: --repeats)")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the histories (trying the bench out)")
     parser.add_argument("--markdown", default=str(REPO / "docs" / "benchmarks.md"))
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop gunicorn and drop the PG database on kill
     started = time.perf_counter()
     bench = Bench(args)
     bench.report.machine.update(machine())
     bench.report.machine["load generator"] = bench.loader
+    bench.report.machine["load average at start (1, 5, 15 min)"] = Path("/proc/loadavg").read_text().split()[:3]
     try:
         bench.sqlite()
         if not args.no_postgres:
             bench.postgres()
     finally:
+        bench.report.machine["load average at end (1, 5, 15 min)"] = Path("/proc/loadavg").read_text().split()[:3]
         bench.report.machine["duration"] = f"{time.perf_counter() - started:.0f} s"
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         OUT.mkdir(parents=True, exist_ok=True)
