@@ -142,7 +142,8 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
     read_engine = make_engine(database_url)
     views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView()]
     views += [ExpertiseView(), GraphView()]
-    projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size)
+    projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size,
+                          read_engine=read_engine)
     projector.setup()
     clock = clock or Clock()
     locks, stats = KeyedLocks(), CommandStats()

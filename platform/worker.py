@@ -74,7 +74,8 @@ def group_projector(app: Commonroom, views: list[str] | None) -> Projector:
         return app.projector
     chosen = [app.projector.view(name) for name in views]
     base = app.projector
-    return Projector(base.engine, base.recorder, base.mapper, chosen, batch_size=base.batch_size)
+    return Projector(base.engine, base.recorder, base.mapper, chosen, batch_size=base.batch_size,
+                     read_engine=base.read_engine)
 
 
 def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,

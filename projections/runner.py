@@ -35,8 +35,10 @@ class ViewStatus:
 
 class Projector:
     def __init__(self, engine: sa.Engine, recorder, mapper, views: Sequence[Projection],
-                 batch_size: int = 1000) -> None:
+                 batch_size: int = 1000, read_engine: sa.Engine | None = None) -> None:
         self.engine, self.recorder, self.mapper = engine, recorder, mapper
+        # Reading positions must not take the write lock (SQLite's write engine begins IMMEDIATE).
+        self.read_engine = read_engine or engine
         self.views = list(views)
         self.batch_size = batch_size
         self._lock = threading.Lock()
@@ -55,7 +57,7 @@ class Projector:
         return self.recorder.max_notification_id() or 0
 
     def positions(self) -> dict[str, int]:
-        with self.engine.connect() as c:
+        with self.read_engine.connect() as c:
             rows = c.execute(sa.select(Tracking.name, Tracking.position)).all()
         found = dict(rows)
         return {v.name: found.get(v.name, 0) for v in self.views}
