@@ -41,7 +41,7 @@ def validate_session(topic: object, on: object, minutes: object) -> tuple[str, d
 
 
 class Trade(Aggregate):
-    @event("Proposed")
+    @event("Offered")  # not "Proposed": a trade must never pass for a talk where event names are compared
     def __init__(self, proposer_id: UUID, partner_id: UUID, offer: str, want: str, message: str,
                  by: UUID) -> None:
         self.proposer_id, self.partner_id = proposer_id, partner_id
@@ -323,7 +323,7 @@ class TradeCircle(Aggregate):
     It forms only when every member accepts; any member declining closes it.
     """
 
-    @event("Proposed")
+    @event("Suggested")
     def __init__(self, members: list[UUID], skills: list[str], by: UUID) -> None:
         self.members, self.skills = members, skills
         self.accepted: list[UUID] = []

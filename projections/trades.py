@@ -100,7 +100,7 @@ class TradesView(Projection):
         """Not a trade event."""
 
     @handle.register
-    def _(self, e: Trade.Proposed, s: Session) -> None:
+    def _(self, e: Trade.Offered, s: Session) -> None:
         s.merge(TradeRow(
             id=str(e.originator_id), proposer_id=str(e.proposer_id), partner_id=str(e.partner_id),
             offer=e.offer,
@@ -200,7 +200,7 @@ class TradesView(Projection):
 
     # --- circles ----------------------------------------------------------------------------------
     @handle.register
-    def _(self, e: TradeCircle.Proposed, s: Session) -> None:
+    def _(self, e: TradeCircle.Suggested, s: Session) -> None:
         for position, (member, skill) in enumerate(zip(e.members, e.skills)):
             s.merge(CircleMemberRow(circle_id=str(e.originator_id), position=position, peer_id=str(member),
                                     teaches=skill, accepted=False, status="proposed"))

@@ -240,9 +240,6 @@ def test_the_health_report_flags_a_pair_quiet_for_three_weeks(auth, people, clie
     assert client.get("/mentoring/health").status_code == 403
 
 
-@pytest.mark.xfail(reason="platform/web/directory.py (not this module's) renders any aggregate's raw event history "
-                          "at /people/<id>/history and /talks/<id>/history, trade notes included; "
-                          "it should refuse ids that are not a peer or a talk", strict=False)
 @pytest.mark.parametrize("url", ["/people/{id}/history", "/talks/{id}/history"])
 def test_audit_trail_pages_never_show_a_trades_notes_to_an_outsider(auth, trade, client, url):
     as_peer(auth, "Eve")
