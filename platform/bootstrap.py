@@ -109,6 +109,7 @@ class Commonroom:
     clock: Clock
     stats: CommandStats
     inline_projections: bool = True
+    settle_timeout: float = 5.0
     trades: TradeService | None = None
     mentoring: MentoringService | None = None
     directory: DirectoryService | None = None
@@ -118,8 +119,10 @@ class Commonroom:
         """Read-your-writes: make the read models reflect everything up to ``position``."""
         if self.inline_projections:
             self.projector.catch_up()
-        elif position:
-            self.projector.wait_for(position)
+        elif position and not self.projector.wait_for(position, timeout=self.settle_timeout):
+            # The projection worker is behind or down: project here rather than show stale data.
+            # Safe: batches lock the tracking rows, so this never doubles the worker's work.
+            self.projector.catch_up(until=position)
 
     def start_following(self) -> None:
         if self._follower is None:

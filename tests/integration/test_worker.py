@@ -65,3 +65,14 @@ def _wait_position(app, view, position, timeout=10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_without_a_running_worker_settle_still_shows_the_command_s_effect(two_processes_worth):
+    # Given a web process that leaves projecting to a worker, and no worker running
+    web, _ = two_processes_worth
+    web.settle_timeout = 0.2
+    # When a command is settled
+    position = web.people.register("Ada", "ada@example.org", "Audit", "long enough").position
+    web.settle(position)
+    # Then the read models have caught up to it anyway (read-your-writes)
+    assert min(web.projector.positions().values()) >= position
