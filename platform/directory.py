@@ -371,6 +371,7 @@ class HistoryEntry:
     by_id: str
     by_name: str
     details: dict
+    stream: str
 
 
 def history(store, engine: sa.Engine, aggregate_id: UUID) -> list[HistoryEntry]:
@@ -384,7 +385,8 @@ def history(store, engine: sa.Engine, aggregate_id: UUID) -> list[HistoryEntry]:
         by = str(getattr(e, "by", ""))
         details = {k: v for k, v in vars(e).items() if k not in HIDDEN_FIELDS}
         who = names.get(by) or ("the system" if by == str(UUID(int=0)) else "someone")
-        entries.append(HistoryEntry(e.originator_version, type(e).__name__, e.timestamp, by, who, details))
+        stream = type(e).__qualname__.split(".")[0]  # "Talk" for Talk.Proposed
+        entries.append(HistoryEntry(e.originator_version, type(e).__name__, e.timestamp, by, who, details, stream))
     return entries
 
 

@@ -129,7 +129,7 @@ def add_evidence(s: Session, peer_id: UUID | str, skill: str, kind: str, source_
     name_skill(s, skill, evidence_at if valid_from is None else valid_from)
     s.add(EvidenceRow(peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
                       source_type=source_type, source_id=str(source_id), detail=detail[:300], weight=weight,
-                      evidence_at=evidence_at, valid_from=valid_from or evidence_at, valid_to=None))
+                      evidence_at=utc(evidence_at), valid_from=utc(valid_from or evidence_at), valid_to=None))
 
 
 def end_evidence(s: Session, source_id: UUID | str, at: datetime, kind: str | None = None,
@@ -250,7 +250,7 @@ class ExpertiseView(Projection):
     @handle.register(Talk.Scheduled)
     @handle.register(Talk.Rescheduled)
     def _(self, e, s: Session) -> None:
-        self._version(s, e, status="scheduled", day=e.day, room_id=e.room_id, starts_at=e.starts_at,
+        self._version(s, e, status="scheduled", day=e.day, room_id=e.room_id, starts_at=utc(e.starts_at),
                       capacity=e.capacity)
 
     @handle.register

@@ -76,8 +76,8 @@ def add_learning_edge(s: Session, teacher: UUID | str, learner: UUID | str, topi
     """Record that ``teacher`` taught ``learner`` ``topic`` at ``at`` (a talk, a trade session ...)."""
     s.add(LearningEdgeRow(
         teacher_id=str(teacher), learner_id=str(learner), topic_key=normalise_skill(topic), topic=topic,
-        weight=weight, at=at, source_type=source_type, source_id=str(source_id),
-        valid_from=valid_from or at, valid_to=None,
+        weight=weight, at=utc(at), source_type=source_type, source_id=str(source_id),
+        valid_from=utc(valid_from or at), valid_to=None,
     ))
 
 
@@ -111,10 +111,14 @@ def on_day(day: date) -> datetime:
 
 
 def utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every moment here is UTC."""
-    if moment is not None and moment.tzinfo is None:
+    """Every moment stored here is UTC: SQLite keeps a datetime's wall-clock fields and drops its
+    offset (12:00+01:00 would come back as 12:00), so convert before storing; naive values read
+    back from SQLite are UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
-    return moment
+    return moment.astimezone(timezone.utc)
 
 
 class GraphView(Projection):
@@ -159,7 +163,7 @@ class GraphView(Projection):
     @handle.register(Talk.Scheduled)
     @handle.register(Talk.Rescheduled)
     def _(self, e, s: Session) -> None:
-        s.get(GraphTalkRow, str(e.originator_id)).starts_at = e.starts_at
+        s.get(GraphTalkRow, str(e.originator_id)).starts_at = utc(e.starts_at)
 
     @handle.register
     def _(self, e: Talk.Revised, s: Session) -> None:

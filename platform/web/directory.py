@@ -112,7 +112,7 @@ def endorse(peer_id: str):
 @login_required
 def peer_history(peer_id: str):
     entries = d.history(services().store, services().engine, UUID(peer_id_or_404(peer_id)))
-    if not entries or entries[0].what != "Registered":
+    if not entries or entries[0].stream != "Peer":
         abort(404, "there is no such person")
     return render_template("directory/history.html", entries=entries, subject="person",
                            back=url_for("directory.profile", peer_id=peer_id))
@@ -125,7 +125,7 @@ def talk_history(talk_id: str):
         entries = d.history(services().store, services().engine, UUID(talk_id))
     except ValueError:
         entries = []
-    if not entries or entries[0].what != "Proposed":
+    if not entries or entries[0].stream != "Talk":
         abort(404, "there is no such talk")
     return render_template("directory/history.html", entries=entries, subject="talk",
                            back=url_for("talks.show", talk_id=talk_id))
