@@ -41,7 +41,7 @@ class Report:
              target: str, met: bool | None) -> None:
         share = s["median"] / ceiling["median"] if ceiling["median"] else float("nan")
         self.plain(section, measure, database, rate_text(s, unit),
-                   f"{ceiling_label}: {rate_text(ceiling, unit)}; figure is {share:.0%} of it",
+                   f"{ceiling_label}: {rate_text(ceiling, unit)}; figure is {share:.1%} of it",
                    target, met, raw={"figure": s, "ceiling": ceiling, "share": share})
 
     def http(self, section, measure, database, runs, bare: dict, target: str, met: bool | None) -> None:
@@ -55,7 +55,7 @@ class Report:
             figure += f"; {errors:,} of {sum(x.requests for x in runs):,} responses were errors"
         share = s["median"] / bare["median"] if bare["median"] else float("nan")
         self.plain(section, measure, database, figure,
-                   f"bare: {rate_text(bare, 'req/s')}; figure is {share:.0%} of it", target, met,
+                   f"bare: {rate_text(bare, 'req/s')}; figure is {share:.1%} of it", target, met,
                    raw={"runs": [asdict(x) for x in runs], "share_of_bare": share})
 
     def as_json(self, stamp: str, args: dict) -> dict:
