@@ -66,7 +66,7 @@ class Report:
         lines = [
             "# Benchmarks",
             "",
-            f"`make bench {command}`".replace(" (defaults)", "") + f" at {stamp}. Every figure is the median of"
+            (f"`make bench BENCH_ARGS=\"{command}\"`" if command else "`make bench`") + f" at {stamp}. Every figure is the median of"
             " its runs (spread in brackets) and stands beside its ceiling, measured in the same run on the same"
             " database. Regenerate with `make bench` (`make bench BENCH_ARGS=--full` adds the 1M-event history);"
             " raw numbers go to `instance/bench/results-*.json`.",

@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         (OUT / "latest.json").write_text(json.dumps(data, indent=2, default=str))
         markdown = Path(args.markdown)
         kept = markdown.read_text().partition(ANALYSIS_MARKER)[2] if markdown.exists() else ""
-        markdown.write_text(bench.report.markdown(stamp, " ".join(sys.argv[1:]) or "(defaults)")
+        markdown.write_text(bench.report.markdown(stamp, " ".join(sys.argv[1:]))
                             + "\n" + ANALYSIS_MARKER + (kept or "\n"))
         say(bench.report.markdown(stamp, ""))
         say(f"wrote {args.markdown} and {OUT / f'results-{stamp}.json'}")
