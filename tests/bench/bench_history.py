@@ -45,13 +45,13 @@ class History:
         return len(self.talks) * len(self.bench_peers) - self.next_pair
 
     def pairs(self, n: int) -> list[tuple[UUID, UUID]]:
-        """``n`` (talk, peer) sign-ups never made before: peer k signs up to talk k, k+1, ..."""
+        """``n`` (talk, peer) sign-ups never made before: pair k is (talk k mod T, peer k div T)."""
         talks, peers = self.talks, self.bench_peers
         if self.next_pair + n > len(talks) * len(peers):
             raise RuntimeError("the history has run out of fresh sign-ups; make it larger")
         chosen = []
         for k in range(self.next_pair, self.next_pair + n):
-            chosen.append((talks[k % len(talks)], peers[(k // len(talks) + k) % len(peers)]))
+            chosen.append((talks[k % len(talks)], peers[k // len(talks)]))
         self.next_pair += n
         return chosen
 
