@@ -29,7 +29,7 @@ from commonroom.domain.skills import (
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, session_source_id
 from commonroom.projections.base import Base, Projection
-from commonroom.projections.graph import effective_time, on_day, utc
+from commonroom.projections.graph import effective_time, on_day, restart_ids, utc
 
 DECLARED, TALK_GIVEN, TALK_ATTENDED, TRADE_TAUGHT, ENDORSED = (
     "declared", "talk_given", "talk_attended", "trade_taught", "endorsement")
@@ -163,6 +163,10 @@ def _close(s: Session, model, at: datetime, *where) -> None:
 class ExpertiseView(Projection):
     name = "expertise"
     tables = [SkillNameRow, SkillAliasRow, EvidenceRow, WantRow, EndorsementRow, TalkVersionRow, TalkAttendeeRow]
+
+    def reset(self, session: Session) -> None:
+        super().reset(session)
+        restart_ids(session, self.tables)
 
     @singledispatchmethod
     def handle(self, event: object, s: Session) -> None:

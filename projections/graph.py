@@ -95,6 +95,17 @@ def end_learning_edges(s: Session, source_type: str, source_id: UUID | str, at: 
     return rows
 
 
+def restart_ids(s: Session, tables) -> None:
+    """After a reset, number surrogate ids from 1 again (PostgreSQL sequences survive a DELETE),
+    so a rebuild writes exactly the rows a clean rebuild would."""
+    if s.get_bind().dialect.name != "postgresql":
+        return  # SQLite reuses rowids once a table is empty
+    for table in tables:
+        column = table.__table__.c.get("id")
+        if column is not None and column.autoincrement is True:
+            s.execute(sa.text(f"ALTER SEQUENCE {table.__tablename__}_id_seq RESTART WITH 1"))
+
+
 def effective_time(happened_at: datetime | None, recorded_at: datetime) -> datetime:
     """When a fact enters the record (its ``valid_from``): the moment its event was recorded.
 
@@ -124,6 +135,10 @@ def utc(moment: datetime | None) -> datetime | None:
 class GraphView(Projection):
     name = "graph"
     tables = [PeerVersionRow, GraphTalkRow, LearningEdgeRow]
+
+    def reset(self, session: Session) -> None:
+        super().reset(session)
+        restart_ids(session, self.tables)
 
     @singledispatchmethod
     def handle(self, event: object, s: Session) -> None:
