@@ -6,10 +6,12 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from commonroom.domain.errors import DomainError, InvalidValue
 from commonroom.domain.programme import WEEKDAY_NAMES, Programme, check_capacity
 from commonroom.platform import queries
+from commonroom.platform.readcache import ReadCache
 from commonroom.platform.web.forms import parse_date, parse_int, parse_time
 from commonroom.platform.web.security import organizer_required
 
@@ -23,21 +25,34 @@ def services():
 
 @bp.route("/programme")
 def calendar():
-    shape = queries.programme_shape(services().engine)
+    app = services()
+    positions = app.projector.positions()
+    schedule_at = (positions.get("schedule", 0), positions.get("people", 0))
+    shape = _cache().get_or_compute(("shape", schedule_at), lambda: queries.programme_shape(app.engine))
     if shape is None:
         return render_template("programme/calendar.html", shape=None)
-    now = services().clock.now()
+    now = app.clock.now()
     week = parse_date("week", request.args["week"]) if request.args.get("week") else shape.today(now)
     weeks = parse_int("weeks", request.args.get("weeks", DEFAULT_WEEKS))
     if not 1 <= weeks <= MAX_WEEKS:
         raise InvalidValue("weeks", f"weeks must be from 1 to {MAX_WEEKS}")
     first = queries.monday_of(week)
+    minute = now.replace(second=0, microsecond=0)  # free slots turn into past ones by the minute
+
+    def render_weeks() -> Markup:
+        return Markup(render_template(
+            "programme/_weeks.html", now=minute, calendar=queries.calendar_weeks(app.engine, shape, first, weeks)))
+
+    weeks_html = _cache().get_or_compute(("weeks", schedule_at, first, weeks, g.peer is not None, minute), render_weeks)
     return render_template(
-        "programme/calendar.html", shape=shape, now=now, weeks=weeks, first=first,
-        calendar=queries.calendar_weeks(services().engine, shape, first, weeks),
+        "programme/calendar.html", shape=shape, weeks=weeks, first=first, weeks_html=weeks_html,
         previous_week=first - timedelta(days=7 * weeks), next_week=first + timedelta(days=7 * weeks),
         zone=shape.programme.timezone,
     )
+
+
+def _cache() -> ReadCache:
+    return current_app.extensions.setdefault("programme_cache", ReadCache(maxsize=128))
 
 
 # --- the organizer's page -------------------------------------------------------------------------
