@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,16 +139,42 @@ class Commonroom:
         self.projector.engine.dispose()
 
 
+SCHEMA_LOCK_KEY = 0x636F6D6D6F6E  # "common"
+
+
+@contextmanager
+def schema_lock(database_url: str):
+    """Serialise schema creation across processes starting at once on PostgreSQL.
+
+    ``CREATE TABLE IF NOT EXISTS`` (eventsourcing's and SQLAlchemy's) is not safe against itself:
+    two processes starting together can fail with "tuple concurrently updated". SQLite
+    serialises DDL by its own write lock.
+    """
+    if is_sqlite(database_url):
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
+                         connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
 def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None = None,
               inline_projections: bool = True, batch_size: int = 1000) -> Commonroom:
     write_engine = make_engine(database_url, immediate=True)
-    store = EventStore(database_url)
     read_engine = make_engine(database_url)
     views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView()]
     views += [ExpertiseView(), GraphView()]
-    projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size,
-                          read_engine=read_engine)
-    projector.setup()
+    with schema_lock(database_url):
+        store = EventStore(database_url)
+        projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size,
+                              read_engine=read_engine)
+        projector.setup()
     clock = clock or Clock()
     locks, stats = KeyedLocks(), CommandStats()
     app = Commonroom(

@@ -80,7 +80,8 @@ def group_projector(app: Commonroom, views: list[str] | None) -> Projector:
 
 def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,
                poll_seconds: float = 0.5, on_wait: Callable[[], None] | None = None,
-               on_progress: Callable[[int], None] | None = None) -> None:
+               on_progress: Callable[[int], None] | None = None,
+               on_locked: Callable[[], None] | None = None) -> None:
     """Take the group's lock, then catch up and follow until ``stop`` is set."""
     group = ",".join(sorted(views)) if views else "all"
     projector = group_projector(app, views)
@@ -88,6 +89,8 @@ def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,
     app.store.on_saved(lambda _position: wake.set())
     with worker_lock(app.database_url, group, on_wait=on_wait):
         log.info("projection worker holds the lock", extra={"fields": {"group": group, "pid": os.getpid()}})
+        if on_locked:
+            on_locked()
         if not is_sqlite(app.database_url):
             start_listener(app.database_url, app.store.recorder.channel_name, wake, stop, poll_seconds)
         while not stop.is_set():

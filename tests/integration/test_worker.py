@@ -26,18 +26,20 @@ def start(app, views, **kwargs):
 
 def test_a_second_worker_for_the_same_views_waits_then_takes_over(two_processes_worth):
     first, second = two_processes_worth
-    # Given a worker following the log
-    stop_first, first_thread = start(first, ["people"])
+    # Given a worker following the log (and holding its group's lock)
+    locked = threading.Event()
+    stop_first, first_thread = start(first, ["people"], on_locked=locked.set)
+    assert locked.wait(60)
     # When a second worker for the same views starts
     waiting = threading.Event()
     stop_second, second_thread = start(second, ["people"], on_wait=waiting.set)
     # Then it waits for the lock instead of processing
-    assert waiting.wait(10)
+    assert waiting.wait(60)  # a bound for a stuck test, not a timing assertion
     position = first.people.register("Ada", "ada@example.org", "Audit", "long enough").position
     assert _wait_position(first, "people", position)
     # And when the first stops, the second takes over and keeps the view current
     stop_first.set()
-    first_thread.join(10)
+    first_thread.join(60)
     later = first.people.register("Bob", "bob@example.org", "Tax", "long enough").position
     assert _wait_position(second, "people", later)
     stop_second.set()
@@ -56,7 +58,7 @@ def test_workers_for_different_view_groups_run_side_by_side(two_processes_worth)
         thread.join(10)
 
 
-def _wait_position(app, view, position, timeout=10.0) -> bool:
+def _wait_position(app, view, position, timeout=60.0) -> bool:
     import time
 
     deadline = time.monotonic() + timeout
