@@ -7,12 +7,20 @@ rows too, applied when reading (so a merge shows in every view, and as of before
 names were still apart). A fact holds from when its event was recorded (``effective_time``);
 ``evidence_at`` is when it happened (a talk's start), which the decay measures from.
 
+Speed: the handlers keep what one batch touches (each talk's current version, attendees and open
+evidence, the skill names) in ``_Batch``, held in the batch session's ``info``. A talk's rows are
+read once per batch, without autoflushing, and every change is an ORM change written in bulk when
+the batch commits. Each event still closes and opens its own facts at its own recording time (so
+"as of" still equals a rebuild from the log's prefix), but an attendance or rating event compares
+only the speaker's and that attendee's items, not the whole talk's.
+
 Trades add "taught" evidence by registering handlers that call ``add_evidence`` /
 ``end_evidence`` (kind ``trade_taught``, weight ``TRADE_TAUGHT_PER_HOUR`` x hours).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import singledispatchmethod
 from uuid import UUID
@@ -122,14 +130,37 @@ class TalkAttendeeRow(Base):
     rating: Mapped[int | None]
 
 
+@dataclass
+class _Batch:
+    """The rows one batch (one session) works on, so each is read at most once per batch.
+
+    Every row of these tables that the handlers change goes through here, so a key missing from a
+    dict has no unflushed change and can be read from the database without flushing first.
+    """
+
+    skill_names: set[str] | None = None  # every key in skill_names, once read
+    versions: dict[str, TalkVersionRow] = field(default_factory=dict)  # talk -> its open version
+    attendees: dict[str, dict[str, TalkAttendeeRow]] = field(default_factory=dict)  # talk -> peer -> row
+    evidence: dict[str, dict[tuple[str, str, str], EvidenceRow]] = field(default_factory=dict)  # talk's open
+
+
+def _batch(s: Session) -> _Batch:
+    batch = s.info.get("expertise.batch")
+    if batch is None:
+        batch = s.info["expertise.batch"] = _Batch()
+    return batch
+
+
 def add_evidence(s: Session, peer_id: UUID | str, skill: str, kind: str, source_type: str,
                  source_id: UUID | str, detail: str, weight: float, evidence_at: datetime,
-                 valid_from: datetime | None = None) -> None:
+                 valid_from: datetime | None = None) -> EvidenceRow:
     """One item of evidence that ``peer_id`` knows ``skill`` (shown with its source on the page)."""
     name_skill(s, skill, evidence_at if valid_from is None else valid_from)
-    s.add(EvidenceRow(peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
+    row = EvidenceRow(peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
                       source_type=source_type, source_id=str(source_id), detail=detail[:300], weight=weight,
-                      evidence_at=utc(evidence_at), valid_from=utc(valid_from or evidence_at), valid_to=None))
+                      evidence_at=utc(evidence_at), valid_from=utc(valid_from or evidence_at), valid_to=None)
+    s.add(row)
+    return row
 
 
 def end_evidence(s: Session, source_id: UUID | str, at: datetime, kind: str | None = None,
@@ -150,9 +181,15 @@ def end_evidence(s: Session, source_id: UUID | str, at: datetime, kind: str | No
 
 def name_skill(s: Session, text: str, at: datetime) -> None:
     key = normalise_skill(text)
-    if key and s.get(SkillNameRow, key) is None:
+    if not key:
+        return
+    batch = _batch(s)
+    if batch.skill_names is None:  # one query per batch (a few hundred keys at most)
+        with s.no_autoflush:
+            batch.skill_names = set(s.scalars(sa.select(SkillNameRow.key)))
+    if key not in batch.skill_names:
+        batch.skill_names.add(key)
         s.add(SkillNameRow(key=key, label=text, first_seen=at))
-        s.flush()
 
 
 def _close(s: Session, model, at: datetime, *where) -> None:
@@ -241,8 +278,11 @@ class ExpertiseView(Projection):
     def _(self, e: Talk.Proposed, s: Session) -> None:
         for topic in e.topics:
             name_skill(s, topic, e.timestamp)
-        s.add(TalkVersionRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
-                             topics=",".join(e.topics), status="proposed", valid_from=e.timestamp, valid_to=None))
+        version = TalkVersionRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
+                                 topics=",".join(e.topics), status="proposed", capacity=0, confirmed=0, waitlisted=0,
+                                 valid_from=e.timestamp, valid_to=None)
+        s.add(version)
+        _batch(s).versions[version.talk_id] = version
 
     @handle.register
     def _(self, e: Talk.Revised, s: Session) -> None:
@@ -286,23 +326,51 @@ class ExpertiseView(Projection):
 
     @handle.register
     def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
-        row = s.get(TalkAttendeeRow, (str(e.originator_id), str(e.peer_id)))
+        attendees = self._attendees(s, str(e.originator_id))
+        peer_id = str(e.peer_id)
+        row = attendees.get(peer_id)
         if row is None:
-            s.add(TalkAttendeeRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), attended=e.attended))
-            s.flush()
+            row = attendees[peer_id] = TalkAttendeeRow(talk_id=str(e.originator_id), peer_id=peer_id,
+                                                       attended=e.attended)
+            s.add(row)
         else:
             row.attended = e.attended
-        self._refresh_talk_evidence(s, e)
+        self._refresh_talk_evidence(s, e, only=peer_id)
 
     @handle.register
     def _(self, e: Talk.FeedbackGiven, s: Session) -> None:
-        s.get(TalkAttendeeRow, (str(e.originator_id), str(e.peer_id))).rating = e.rating
-        self._refresh_talk_evidence(s, e)
+        peer_id = str(e.peer_id)
+        self._attendees(s, str(e.originator_id))[peer_id].rating = e.rating
+        self._refresh_talk_evidence(s, e, only=peer_id)
 
     @staticmethod
     def _current(s: Session, e) -> TalkVersionRow:
-        return s.scalars(sa.select(TalkVersionRow).where(
-            TalkVersionRow.talk_id == str(e.originator_id), TalkVersionRow.valid_to.is_(None))).one()
+        versions, talk_id = _batch(s).versions, str(e.originator_id)
+        current = versions.get(talk_id)
+        if current is None:
+            with s.no_autoflush:
+                current = versions[talk_id] = s.scalars(sa.select(TalkVersionRow).where(
+                    TalkVersionRow.talk_id == talk_id, TalkVersionRow.valid_to.is_(None))).one()
+        return current
+
+    @staticmethod
+    def _attendees(s: Session, talk_id: str) -> dict[str, TalkAttendeeRow]:
+        held = _batch(s).attendees
+        if talk_id not in held:
+            with s.no_autoflush:
+                held[talk_id] = {row.peer_id: row for row in s.scalars(
+                    sa.select(TalkAttendeeRow).where(TalkAttendeeRow.talk_id == talk_id))}
+        return held[talk_id]
+
+    @staticmethod
+    def _open_talk_evidence(s: Session, talk_id: str) -> dict[tuple[str, str, str], EvidenceRow]:
+        held = _batch(s).evidence
+        if talk_id not in held:
+            with s.no_autoflush:
+                held[talk_id] = {(row.peer_id, row.skill, row.kind): row for row in s.scalars(
+                    sa.select(EvidenceRow).where(EvidenceRow.source_id == talk_id, EvidenceRow.source_type == "talk",
+                                                 EvidenceRow.valid_to.is_(None)).order_by(EvidenceRow.id))}
+        return held[talk_id]
 
     def _version(self, s: Session, e, **changes) -> None:
         current = self._current(s, e)
@@ -310,38 +378,46 @@ class ExpertiseView(Projection):
         keep = ("talk_id", "speaker_id", "title", "topics", "status", "day", "room_id", "starts_at",
                 "capacity", "confirmed", "waitlisted")
         values = {name: getattr(current, name) for name in keep} | changes
-        s.add(TalkVersionRow(valid_from=e.timestamp, valid_to=None, **values))
-        s.flush()
+        version = TalkVersionRow(valid_from=e.timestamp, valid_to=None, **values)
+        s.add(version)
+        _batch(s).versions[version.talk_id] = version
 
-    def _refresh_talk_evidence(self, s: Session, e) -> None:
+    def _refresh_talk_evidence(self, s: Session, e, only: str | None = None) -> None:
         """Bring the talk's evidence (speaker's and attendees') in line with what its state now
-        says: only the items that changed are closed and opened, the rest keep their history."""
+        says: only the items that changed are closed and opened, the rest keep their history.
+
+        ``only``: the one attendee whose attendance or rating changed; then only the speaker's
+        items and that attendee's are compared (no other attendee's item can have changed).
+        """
         talk = self._current(s, e)
-        attendees = list(s.scalars(sa.select(TalkAttendeeRow).where(TalkAttendeeRow.talk_id == talk.talk_id)))
+        attendees = self._attendees(s, talk.talk_id)
         if not attendees:
             return
-        came = [a for a in attendees if a.attended]
+        came = [a for a in attendees.values() if a.attended]
         ratings = [a.rating for a in came if a.rating is not None]
         weight = talk_given_weight(len(came), ratings)
         mean = f", mean rating {sum(ratings) / len(ratings):.1f}" if ratings else ""
+        learners = sorted(a.peer_id for a in came) if only is None else [only] if attendees[only].attended else []
         wanted = {}
         for topic in (t for t in talk.topics.split(",") if t):
             wanted[(talk.speaker_id, topic, TALK_GIVEN)] = (
                 weight, f"gave \u201c{talk.title}\u201d ({len(came)} attended{mean})")
-            for attendee in came:
-                wanted[(attendee.peer_id, topic, TALK_ATTENDED)] = (
-                    TALK_ATTENDED_WEIGHT, f"attended \u201c{talk.title}\u201d")
+            for learner in learners:
+                wanted[(learner, topic, TALK_ATTENDED)] = (TALK_ATTENDED_WEIGHT, f"attended \u201c{talk.title}\u201d")
         recorded = effective_time(talk.starts_at, e.timestamp)
-        current = s.scalars(sa.select(EvidenceRow).where(
-            EvidenceRow.source_id == talk.talk_id, EvidenceRow.source_type == "talk", EvidenceRow.valid_to.is_(None)))
-        for row in current:
-            if wanted.get((row.peer_id, row.skill, row.kind)) == (row.weight, row.detail):
-                del wanted[(row.peer_id, row.skill, row.kind)]
+        current = self._open_talk_evidence(s, talk.talk_id)
+        for key, row in list(current.items()):
+            if only is not None and key[2] == TALK_ATTENDED and key[0] != only:
+                continue
+            if wanted.get(key) == (row.weight, row.detail):
+                del wanted[key]
             else:
                 row.valid_to = max(utc(recorded), utc(row.valid_from))
+                del current[key]
         at = utc(talk.starts_at) or e.timestamp
         for (peer_id, topic, kind), (item_weight, detail) in wanted.items():
-            add_evidence(s, peer_id, topic, kind, "talk", talk.talk_id, detail, item_weight, at, valid_from=recorded)
+            current[(peer_id, topic, kind)] = add_evidence(
+                s, peer_id, topic, kind, "talk", talk.talk_id, detail, item_weight, at, valid_from=recorded)
 
     # --- trades and mentoring: confirmed teaching is evidence for the teacher -------------------
     @handle.register

@@ -10,10 +10,15 @@ the learning happened (the talk's start, a session's day), for the month it coun
 Edges are teacher -> learner, one row per source and topic. A talk attended gives speaker ->
 attendee. Trades and mentoring add their edges by registering handlers that call
 ``add_learning_edge`` / ``end_learning_edges``.
+
+Speed: a batch keeps the rows it touches (each peer's open version, each talk and its open edges)
+in ``_Batch``, held in the batch session's ``info``: read once per batch without autoflushing,
+changed as ORM objects, written in bulk when the batch commits.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from functools import singledispatchmethod
 from uuid import UUID
@@ -70,15 +75,34 @@ class LearningEdgeRow(Base):
     valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
 
 
+@dataclass
+class _Batch:
+    """The rows one batch (one session) works on. Every change to these rows goes through here, so
+    a key missing from a dict has no unflushed change and is read without flushing first."""
+
+    peers: dict[str, PeerVersionRow | None] = field(default_factory=dict)  # peer -> open version
+    talks: dict[str, GraphTalkRow | None] = field(default_factory=dict)
+    edges: dict[str, dict[str, list[LearningEdgeRow]]] = field(default_factory=dict)  # talk -> learner -> open
+
+
+def _batch(s: Session) -> _Batch:
+    batch = s.info.get("graph.batch")
+    if batch is None:
+        batch = s.info["graph.batch"] = _Batch()
+    return batch
+
+
 def add_learning_edge(s: Session, teacher: UUID | str, learner: UUID | str, topic: str, at: datetime,
                       source_type: str, source_id: UUID | str, weight: float = 1.0,
-                      valid_from: datetime | None = None) -> None:
+                      valid_from: datetime | None = None) -> LearningEdgeRow:
     """Record that ``teacher`` taught ``learner`` ``topic`` at ``at`` (a talk, a trade session ...)."""
-    s.add(LearningEdgeRow(
+    row = LearningEdgeRow(
         teacher_id=str(teacher), learner_id=str(learner), topic_key=normalise_skill(topic), topic=topic,
         weight=weight, at=utc(at), source_type=source_type, source_id=str(source_id),
         valid_from=utc(valid_from or at), valid_to=None,
-    ))
+    )
+    s.add(row)
+    return row
 
 
 def end_learning_edges(s: Session, source_type: str, source_id: UUID | str, at: datetime,
@@ -90,9 +114,13 @@ def end_learning_edges(s: Session, source_type: str, source_id: UUID | str, at: 
     if learner is not None:
         query = query.where(LearningEdgeRow.learner_id == str(learner))
     rows = list(s.scalars(query))
+    _close_edges(rows, at)
+    return rows
+
+
+def _close_edges(rows: list[LearningEdgeRow], at: datetime) -> None:
     for row in rows:
         row.valid_to = max(utc(at), utc(row.valid_from))
-    return rows
 
 
 def restart_ids(s: Session, tables) -> None:
@@ -147,8 +175,10 @@ class GraphView(Projection):
     # --- nodes ----------------------------------------------------------------------------------
     @handle.register
     def _(self, e: Peer.Registered, s: Session) -> None:
-        s.add(PeerVersionRow(peer_id=str(e.originator_id), name=e.name, department=e.department,
-                             active=True, valid_from=e.timestamp, valid_to=None))
+        version = PeerVersionRow(peer_id=str(e.originator_id), name=e.name, department=e.department,
+                                 active=True, valid_from=e.timestamp, valid_to=None)
+        s.add(version)
+        _batch(s).peers[version.peer_id] = version
 
     @handle.register
     def _(self, e: Peer.ProfileChanged, s: Session) -> None:
@@ -160,48 +190,83 @@ class GraphView(Projection):
 
     @staticmethod
     def _new_version(s: Session, e, **changes) -> None:
-        current = s.scalars(sa.select(PeerVersionRow).where(
-            PeerVersionRow.peer_id == str(e.originator_id), PeerVersionRow.valid_to.is_(None))).first()
+        peers, peer_id = _batch(s).peers, str(e.originator_id)
+        if peer_id not in peers:
+            with s.no_autoflush:
+                peers[peer_id] = s.scalars(sa.select(PeerVersionRow).where(
+                    PeerVersionRow.peer_id == peer_id, PeerVersionRow.valid_to.is_(None))).first()
+        current = peers[peer_id]
         if current is None:
             return
         current.valid_to = e.timestamp
         values = dict(name=current.name, department=current.department, active=current.active)
         values.update(changes)
-        s.add(PeerVersionRow(peer_id=current.peer_id, valid_from=e.timestamp, valid_to=None, **values))
+        version = peers[peer_id] = PeerVersionRow(peer_id=peer_id, valid_from=e.timestamp, valid_to=None, **values)
+        s.add(version)
 
     # --- talks ----------------------------------------------------------------------------------
+    @staticmethod
+    def _talk(s: Session, talk_id: str) -> GraphTalkRow | None:
+        talks = _batch(s).talks
+        if talk_id not in talks:
+            with s.no_autoflush:
+                talks[talk_id] = s.get(GraphTalkRow, talk_id)
+        return talks[talk_id]
+
+    @staticmethod
+    def _open_edges(s: Session, talk_id: str) -> dict[str, list[LearningEdgeRow]]:
+        """The talk's open attendance edges by learner."""
+        held = _batch(s).edges
+        if talk_id not in held:
+            by_learner: dict[str, list[LearningEdgeRow]] = {}
+            with s.no_autoflush:
+                for row in s.scalars(sa.select(LearningEdgeRow).where(
+                        LearningEdgeRow.source_type == TALK_ATTENDED, LearningEdgeRow.source_id == talk_id,
+                        LearningEdgeRow.valid_to.is_(None)).order_by(LearningEdgeRow.id)):
+                    by_learner.setdefault(row.learner_id, []).append(row)
+            held[talk_id] = by_learner
+        return held[talk_id]
+
     @handle.register
     def _(self, e: Talk.Proposed, s: Session) -> None:
-        s.merge(GraphTalkRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id),
-                             topics=",".join(e.topics), starts_at=None))
+        talk_id = str(e.originator_id)
+        talk = self._talk(s, talk_id)
+        if talk is None:
+            talk = _batch(s).talks[talk_id] = GraphTalkRow(talk_id=talk_id)
+            s.add(talk)
+        talk.speaker_id, talk.topics, talk.starts_at = str(e.speaker_id), ",".join(e.topics), None
 
     @handle.register(Talk.Scheduled)
     @handle.register(Talk.Rescheduled)
     def _(self, e, s: Session) -> None:
-        s.get(GraphTalkRow, str(e.originator_id)).starts_at = utc(e.starts_at)
+        self._talk(s, str(e.originator_id)).starts_at = utc(e.starts_at)
 
     @handle.register
     def _(self, e: Talk.Revised, s: Session) -> None:
-        talk = s.get(GraphTalkRow, str(e.originator_id))
+        talk = self._talk(s, str(e.originator_id))
         talk.topics = ",".join(e.topics)
-        learners = {row.learner_id for row in end_learning_edges(s, TALK_ATTENDED, talk.talk_id, e.timestamp)}
-        for learner in sorted(learners):
+        edges = self._open_edges(s, talk.talk_id)
+        learners = sorted(edges)
+        for learner in learners:
+            _close_edges(edges.pop(learner), e.timestamp)
+        for learner in learners:
             self._attended(s, talk, learner, e.timestamp)
 
     @handle.register
     def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
-        talk = s.get(GraphTalkRow, str(e.originator_id))
-        end_learning_edges(s, TALK_ATTENDED, talk.talk_id, e.timestamp, learner=e.peer_id)
+        talk = self._talk(s, str(e.originator_id))
+        learner = str(e.peer_id)
+        _close_edges(self._open_edges(s, talk.talk_id).pop(learner, []), e.timestamp)
         if e.attended:
-            self._attended(s, talk, str(e.peer_id), e.timestamp)
+            self._attended(s, talk, learner, e.timestamp)
 
-    @staticmethod
-    def _attended(s: Session, talk: GraphTalkRow, learner: str, recorded_at: datetime) -> None:
+    def _attended(self, s: Session, talk: GraphTalkRow, learner: str, recorded_at: datetime) -> None:
         topics = [t for t in talk.topics.split(",") if t]
-        for topic in topics:
+        self._open_edges(s, talk.talk_id)[learner] = [
             add_learning_edge(s, talk.speaker_id, learner, topic, utc(talk.starts_at) or recorded_at,
                               TALK_ATTENDED, talk.talk_id, weight=1.0 / len(topics),
                               valid_from=effective_time(talk.starts_at, recorded_at))
+            for topic in topics]
 
     # --- trades and mentoring -------------------------------------------------------------------
     @handle.register
