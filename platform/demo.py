@@ -8,10 +8,19 @@ would have happened, and performs them in order while a ``DemoClock`` (the servi
 moved forward to that moment. The domain's decisions (is the slot in the future? has the talk
 started? is attendance recorded after the start?) therefore see the demo's moment.
 
-One honest caveat: each event's ``timestamp`` comes from the eventsourcing domain's own clock, so
-every demo event is stamped with the real time the demo ran ("registered at", "signed up at" in
-the read models are all "just now"), while dates that the domain decides with (talk days, lunch
-times, weekday changes, days off) follow the demo's timeline.
+Event timestamps follow the demo's timeline too. eventsourcing 9.5.6 stamps every new event with
+``event_class.create_timestamp()``, a static method that every event class inherits from
+``eventsourcing.domain.CanCreateTimestamp`` (it returns ``datetime_now_with_tzinfo()``, the real
+time). ``demo_timestamps(clock)`` swaps that one method, for the length of a ``with`` block, for
+one that reads the demo clock, and puts the original back on exit, also on error. It is the
+narrowest hook the library has: only the "when did this event occur" stamp changes (not
+``datetime.now`` anywhere else, not the domain, not the store), and only while the demo runs.
+Because actions run in the order of their moments and an action planned during the run for an
+earlier moment runs at the current one, timestamps never decrease along the notification log
+(the events of one action share its moment). So the graph's timeline, the directory's ``as_of``
+views, "registered at" and "signed up at" show the simulated months, not "just now". The swap is
+process-wide: the demo is single-threaded, and nothing else may record events in the same process
+while it runs (the CLI's ``demo`` command runs on its own).
 
 Passwords: every demo account's password is ``commonroom``. Registration goes through
 ``PeopleService.register``; the demo's subclass only remembers the one hash (scrypt costs about
@@ -23,17 +32,18 @@ from __future__ import annotations
 import heapq
 import random
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
+from eventsourcing.domain import TZINFO, CanCreateTimestamp
 
+from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import Commonroom
 from commonroom.platform.services import Clock, PeopleService, ProgrammeService, TalkService
-from commonroom.projections.attendance import SignUpRow
 
 DEMO_PASSWORD = "commonroom"
 ORGANIZER_EMAIL = "ada@example.org"
@@ -81,6 +91,20 @@ class DemoClock(Clock):
 
     def now(self) -> datetime:
         return self.moment
+
+
+@contextmanager
+def demo_timestamps(clock: Clock) -> Iterator[None]:
+    """Within the block, every new event is stamped with ``clock.now()`` instead of the real time.
+
+    Not thread-safe: it swaps a class attribute every event class shares (see the module docstring).
+    """
+    original = CanCreateTimestamp.__dict__["create_timestamp"]
+    CanCreateTimestamp.create_timestamp = staticmethod(lambda: clock.now().astimezone(TZINFO))
+    try:
+        yield
+    finally:
+        CanCreateTimestamp.create_timestamp = original
 
 
 class HashOncePeople(PeopleService):
@@ -136,9 +160,15 @@ class Timeline:
         self.clock, self.until = clock, until
         self._heap: list[tuple[datetime, int, Callable[[], None]]] = []
         self._planned = 0
+        self._current: datetime | None = None  # the moment of the action being performed
 
     def at(self, moment: datetime, action: Callable[[], None]) -> None:
-        """Plan ``action``; actions whose moment has not come yet (after ``until``) never happen."""
+        """Plan ``action``; actions whose moment has not come yet (after ``until``) never happen.
+
+        An action planned while the timeline runs, for a moment already past, happens now.
+        """
+        if self._current is not None:
+            moment = max(moment, self._current)
         if moment <= self.until:
             self._planned += 1
             heapq.heappush(self._heap, (moment, self._planned, action))
@@ -146,7 +176,7 @@ class Timeline:
     def run(self, on_step: Callable[[datetime], None] | None = None) -> None:
         while self._heap:
             moment, _, action = heapq.heappop(self._heap)
-            self.clock.moment = moment
+            self.clock.moment = self._current = moment
             action()
             if on_step is not None:
                 on_step(moment)
@@ -167,8 +197,9 @@ def seed_demo(app: Commonroom, *, peers: int = 48, seed: int = 1, weeks_back: in
     seeder = _Seeder(demo, random.Random(seed), timeline, now, weeks_back, weeks_ahead)
     seeder.plan(peers)
     span = (now - seeder.opening).total_seconds()
-    timeline.run(None if on_progress is None else
-                 lambda moment: on_progress((moment - seeder.opening).total_seconds() / span))
+    with demo_timestamps(clock):
+        timeline.run(None if on_progress is None else
+                     lambda moment: on_progress((moment - seeder.opening).total_seconds() / span))
     app.projector.catch_up()
     summary = seeder.summary
     summary.events = app.store.max_notification_id() - head_before
@@ -365,14 +396,11 @@ class _Seeder:
         self.summary.sign_ups += 1
 
     def record_attendance(self, talk: dict, speaker: DemoPeer, ends: datetime) -> None:
-        self.app.projector.catch_up()  # the speaker reads who signed up from the attendance view
-        with self.app.engine.connect() as c:
-            confirmed = c.scalars(sa.select(SignUpRow.peer_id).where(
-                SignUpRow.talk_id == str(talk["id"]), SignUpRow.status == "confirmed",
-            )).all()
+        # who is confirmed, from the talk itself: projecting here, once a talk, would triple the run
+        confirmed = self.app.talks.get(talk["id"], Talk, "talk").confirmed
         if not confirmed:
             return
-        in_demo_order = sorted((UUID(p) for p in confirmed), key=self.order.__getitem__)  # ids are random
+        in_demo_order = sorted(confirmed, key=self.order.__getitem__)  # ids are random
         attended = {peer_id: self.rng.random() < 0.87 for peer_id in in_demo_order}
         self.app.talks.record_attendance(talk["id"], attended, by=speaker.peer_id)
         self.summary.attendance += len(attended)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from eventsourcing.domain import CanCreateTimestamp
 
+from commonroom.platform import directory as d
 from commonroom.platform.bootstrap import bootstrap
 from commonroom.platform.cli import main
-from commonroom.platform.demo import seed_demo
+from commonroom.platform.demo import DemoClock, demo_timestamps, seed_demo
 from commonroom.platform.services import PeopleService
 from commonroom.projections.attendance import SignUpRow
 from commonroom.projections.people import PeerRow
@@ -152,3 +154,44 @@ def story(url: str, seed: int) -> list[tuple]:
 def test_the_same_seed_tells_the_same_story(tmp_path):
     first = story(f"sqlite:///{tmp_path}/one.sqlite3", seed=5)
     assert first and first == story(f"sqlite:///{tmp_path}/two.sqlite3", seed=5)
+
+
+# --- event timestamps follow the demo's timeline ------------------------------------------------
+def event_times(app) -> list[datetime]:
+    store = app.extensions["commonroom"].store
+    notifications = store.recorder.select_notifications(start=1, limit=100_000)
+    return [store.mapper.to_domain_event(n).timestamp for n in notifications]
+
+
+def test_demo_events_are_stamped_over_the_simulated_months_in_log_order(demo_app):
+    times = event_times(demo_app)
+    now = datetime.now(timezone.utc)
+    # the first registrations, a month before the thirteen weeks of programme
+    assert now - timedelta(weeks=20) < times[0] < now - timedelta(weeks=12)
+    assert times[-1] <= now
+    assert all(earlier <= later for earlier, later in zip(times, times[1:]))
+    # and spread over the months, not bunched at the moment the demo ran
+    assert len({t.strftime("%Y-%m") for t in times}) >= 4
+
+
+def test_the_graph_and_directory_as_of_a_month_ago_show_less_than_today(demo_app):
+    engine = demo_app.extensions["commonroom"].engine
+    month_ago = d.moment(date.today() - timedelta(days=30))
+    then, now = d.graph(engine, month_ago), d.graph(engine)
+    assert 0 < len(then.edges) < len(now.edges)
+    talks_then = [t for t in d.talks_as_of(engine, month_ago) if t.status == "scheduled"]
+    assert 0 < len(talks_then) < len([t for t in d.talks_as_of(engine, None) if t.status == "scheduled"])
+    assert len(d.analyse(now).babel) >= 3  # learning across departments, month by month
+
+
+def test_demo_timestamps_restore_the_real_clock_even_after_an_error():
+    # given the demo clock three months back
+    moment = datetime(2026, 1, 5, 12, 30, tzinfo=timezone.utc)
+    original = CanCreateTimestamp.__dict__["create_timestamp"]
+    # when a block stamping demo time fails
+    with pytest.raises(RuntimeError), demo_timestamps(DemoClock(moment)):
+        assert CanCreateTimestamp.create_timestamp() == moment
+        raise RuntimeError("boom")
+    # then events are stamped with the real time again
+    assert CanCreateTimestamp.__dict__["create_timestamp"] is original
+    assert CanCreateTimestamp.create_timestamp() > moment
