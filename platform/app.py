@@ -46,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_hooks(app)
     _register_errors(app)
     app.jinja_env.globals["csrf_token"] = security.csrf_token
+    app.jinja_env.globals["feed_token"] = security.feed_token
     return app
 
 

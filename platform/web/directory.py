@@ -111,9 +111,12 @@ def endorse(peer_id: str):
 @bp.route("/people/<peer_id>/history")
 @login_required
 def peer_history(peer_id: str):
-    entries = d.history(services().store, services().engine, UUID(peer_id_or_404(peer_id)))
+    subject = UUID(peer_id_or_404(peer_id))
+    entries = d.history(services().store, services().engine, subject)
     if not entries or entries[0].stream != "Peer":
         abort(404, "there is no such person")
+    if subject != g.peer.id and not g.peer.is_organizer:
+        abort(403, "a person's audit trail is for them and the organizers")
     return render_template("directory/history.html", entries=entries, subject="person",
                            back=url_for("directory.profile", peer_id=peer_id))
 
@@ -127,6 +130,9 @@ def talk_history(talk_id: str):
         entries = []
     if not entries or entries[0].stream != "Talk":
         abort(404, "there is no such talk")
+    speaker = str(entries[0].details.get("speaker_id", ""))  # from the talk's first event
+    if speaker != str(g.peer.id) and not g.peer.is_organizer:
+        abort(403, "a talk's audit trail (who signed up, who came) is for its speaker and the organizers")
     return render_template("directory/history.html", entries=entries, subject="talk",
                            back=url_for("talks.show", talk_id=talk_id))
 

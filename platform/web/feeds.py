@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import timezone
 from uuid import UUID
 
-from flask import Blueprint, Response, abort, current_app, url_for
+from flask import Blueprint, Response, abort, current_app, g, request, url_for
 from icalendar import Calendar, Event
 
 from commonroom.platform import queries
+from commonroom.platform.web.security import feed_token_matches
 
 bp = Blueprint("feeds", __name__)
 
@@ -32,6 +33,9 @@ def personal(peer_id):
         peer = UUID(peer_id)
     except ValueError:
         abort(404, "there is no such calendar")
+    signed_in_as_owner = g.get("peer") is not None and g.peer.id == peer
+    if not signed_in_as_owner and not feed_token_matches(peer, request.args.get("token", "")):
+        abort(404, "there is no such calendar")  # the same answer as for an unknown peer
     return ics_response(queries.feed_talks(services().engine, peer), "My Commonroom lunch talks")
 
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from flask import abort, current_app, g, redirect, request, session, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from commonroom.projections.people import PeerRow
 
@@ -96,6 +96,19 @@ def _serializer() -> URLSafeTimedSerializer:
 
 def issue_token(peer_id: UUID) -> str:
     return _serializer().dumps({"peer": str(peer_id)})
+
+
+def feed_token(peer_id: UUID) -> str:
+    """The secret in a peer's personal calendar-feed URL (calendar apps send no cookies)."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="commonroom-calendar-feed").dumps(str(peer_id))
+
+
+def feed_token_matches(peer_id: UUID, token: str) -> bool:
+    try:
+        return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="commonroom-calendar-feed").loads(
+            token) == str(peer_id)
+    except BadSignature:
+        return False
 
 
 def peer_from_token(token: str) -> CurrentPeer | None:

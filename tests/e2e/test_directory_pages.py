@@ -151,6 +151,7 @@ def test_history_pages_list_every_event_with_who_and_when(client, auth, app, org
     talk_page = client.get(f"/talks/{org['talk']}/history").get_data(as_text=True)
     assert talk_page.count('class="event"') == 5  # proposed, scheduled, signed up, attended, feedback
     assert "Proposed" in talk_page and "Ann Archer" in talk_page and "Bob Baker" in talk_page
+    login_as(auth, app, org["bob"])  # a person's own audit trail
     peer_page = client.get(f"/people/{org['bob']}/history").get_data(as_text=True)
     assert "SkillOffered" in peer_page and "password_hash" not in peer_page
 

@@ -86,12 +86,34 @@ def test_a_personal_feed_has_my_talks_and_my_sign_ups_only(app, client, auth):
     join(auth, "Bea Second")
     bea = auth.peer_id()
     auth.post(f"/talks/{second}/sign-up")
-    # then Sam's feed has both, Bea's only the one she signed up for
-    assert set(events(client, f"/calendar/{sam}.ics")) == {f"{first}@commonroom", f"{second}@commonroom"}
-    assert set(events(client, f"/calendar/{bea}.ics")) == {f"{second}@commonroom"}
+    # then Sam's feed (read by a calendar app, with its secret token) has both, Bea's only hers
+    assert set(events(client, private_feed(app, sam))) == {f"{first}@commonroom", f"{second}@commonroom"}
+    assert set(events(client, private_feed(app, bea))) == {f"{second}@commonroom"}
     # and when she cancels her sign-up, it leaves her feed
     auth.post(f"/talks/{second}/cancel-sign-up")
-    assert events(client, f"/calendar/{bea}.ics") == {}
+    assert events(client, private_feed(app, bea)) == {}
+
+
+def private_feed(app, peer_id) -> str:
+    from commonroom.platform.web.security import feed_token
+
+    with app.test_request_context():
+        return f"/calendar/{peer_id}.ics?token={feed_token(peer_id)}"
+
+
+def test_a_personal_feed_needs_its_token_or_its_owner_signed_in(app, client, auth):
+    # given Bea signed in, and Sam's feed
+    join(auth, "Sam Speaker")
+    sam = auth.peer_id()
+    assert client.get(f"/calendar/{sam}.ics").status_code == 200  # his own, signed in
+    join(auth, "Bea Second")
+    # then Bea cannot read Sam's feed without its token, nor with a token made for someone else
+    assert client.get(f"/calendar/{sam}.ics").status_code == 404
+    forged = private_feed(app, auth.peer_id()).split("?")[1]
+    assert client.get(f"/calendar/{sam}.ics?{forged}").status_code == 404
+    # and the link on her own page carries her token
+    page = client.get("/me").get_data(as_text=True)
+    assert private_feed(app, auth.peer_id()).split("?")[1] in page
 
 
 def test_a_malformed_personal_feed_id_is_not_found(client):
