@@ -43,7 +43,9 @@ from eventsourcing.domain import TZINFO, CanCreateTimestamp
 
 from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import Commonroom
+from commonroom.platform.directory import DirectoryService
 from commonroom.platform.services import Clock, PeopleService, ProgrammeService, TalkService
+from commonroom.platform.trading import MentoringService, TradeService
 
 DEMO_PASSWORD = "commonroom"
 ORGANIZER_EMAIL = "ada@example.org"
@@ -125,7 +127,8 @@ def with_clock(app: Commonroom, clock: Clock) -> Commonroom:
     """The same store and read models, with services that run on ``clock`` (do not ``close()`` it)."""
     args = (app.store, clock, app.people.locks, app.stats)
     return replace(app, clock=clock, people=HashOncePeople(*args), programme=ProgrammeService(*args),
-                   talks=TalkService(*args), _follower=None)
+                   talks=TalkService(*args), trades=TradeService(*args), mentoring=MentoringService(*args),
+                   directory=DirectoryService(*args, app.engine), _follower=None)
 
 
 @dataclass
@@ -135,6 +138,13 @@ class DemoSummary:
     sign_ups: int = 0
     attendance: int = 0
     feedback: int = 0
+    trades: int = 0
+    sessions: int = 0  # trade sessions confirmed
+    circles: int = 0
+    mentorships: int = 0
+    contacts: int = 0
+    endorsements: int = 0
+    aliases: int = 0
     events: int = 0
     seconds: float = 0.0
     organizers: list[str] = field(default_factory=list)
@@ -196,6 +206,8 @@ def seed_demo(app: Commonroom, *, peers: int = 48, seed: int = 1, weeks_back: in
     timeline = Timeline(clock, until=now)
     seeder = _Seeder(demo, random.Random(seed), timeline, now, weeks_back, weeks_ahead)
     seeder.plan(peers)
+    # trades, mentoring, endorsements draw from their own stream: the talks' story stays as it was
+    _Exchanges(seeder, random.Random(f"exchanges-{seed}")).plan()
     span = (now - seeder.opening).total_seconds()
     with demo_timestamps(clock):
         timeline.run(None if on_progress is None else
@@ -223,6 +235,7 @@ class _Seeder:
         self.organizer: DemoPeer | None = None
         self.days_off: dict[date, str] = {}
         self.order: dict[UUID, int] = {}  # peer id -> registration order, for deterministic draws
+        self.held: list[tuple[DemoPeer, list[str], list[UUID]]] = []  # talks held: speaker, topics, who came
         self.summary = DemoSummary()
 
     # --- shape of the programme (computed up front so talks are planned into real slots) -------
@@ -356,7 +369,7 @@ class _Seeder:
         self.plan_sign_ups(talk, speaker, topics, capacity, scheduled, starts)
         ends = starts + timedelta(minutes=LUNCH_MINUTES)
         marked = ends + timedelta(minutes=self.rng.randint(5, 90))
-        self.timeline.at(marked, lambda: self.record_attendance(talk, speaker, ends))
+        self.timeline.at(marked, lambda: self.record_attendance(talk, speaker, topics, ends))
 
     def plan_open_proposals(self) -> None:
         for speaker in self.rng.sample([p for p in self.peers if p.offers], 4):
@@ -395,7 +408,7 @@ class _Seeder:
         self.app.talks.sign_up(talk["id"], peer.peer_id)
         self.summary.sign_ups += 1
 
-    def record_attendance(self, talk: dict, speaker: DemoPeer, ends: datetime) -> None:
+    def record_attendance(self, talk: dict, speaker: DemoPeer, topics: list[str], ends: datetime) -> None:
         # who is confirmed, from the talk itself: projecting here, once a talk, would triple the run
         confirmed = self.app.talks.get(talk["id"], Talk, "talk").confirmed
         if not confirmed:
@@ -404,6 +417,7 @@ class _Seeder:
         attended = {peer_id: self.rng.random() < 0.87 for peer_id in in_demo_order}
         self.app.talks.record_attendance(talk["id"], attended, by=speaker.peer_id)
         self.summary.attendance += len(attended)
+        self.held.append((speaker, topics, [peer_id for peer_id, was_there in attended.items() if was_there]))
         for peer_id, was_there in attended.items():
             if was_there and self.rng.random() < 0.6:
                 moment = ends + timedelta(hours=self.rng.uniform(1, 48))
@@ -414,3 +428,350 @@ class _Seeder:
     def feedback(self, talk: dict, peer_id: UUID, rating: int, comment: str) -> None:
         self.app.talks.give_feedback(talk["id"], peer_id, rating, comment)
         self.summary.feedback += 1
+
+
+# --- exchanges: trades, a circle, mentoring, endorsements, an alias merge ---------------------------
+TRADE_STORIES = (  # how each trade goes, and when it is offered (a fraction of the programme so far)
+    ("ended", 0.04), ("paused", 0.08), ("countered", 0.12), ("active", 0.18), ("disputed", 0.25),
+    ("one-sided", 0.32), ("declined", 0.4), ("active", 0.45), ("withdrawn", 0.55), ("active", 0.62),
+    ("active", 0.74), ("open", 0.97),
+)
+DECLINE_REASON = ("Thank you for thinking of me! Busy season has just started for us; could we pick this up "
+                  "in the new year?")
+REFLECTIONS = (
+    "I came in knowing the words and leave knowing how to use them. Thank you for your patience.",
+    "Explaining it every week made me understand my own subject better. A real swap.",
+)
+ENDORSEMENTS = (
+    "Explains the tricky parts without making you feel slow.",
+    "Practical, patient and generous with examples.",
+    "I use what I learned every week.", "Clear, well prepared and kind.", "Made a dry topic fun.",
+)
+CONTACT_NOTES = {
+    "call": ("Went through my plan for the quarter.", "Talked about a tricky client conversation.", ""),
+    "email": ("Sent reading for next time.", ""),
+    "document review": ("Reviewed my draft; lots of useful comments.", ""),
+}
+
+
+class _Exchanges:
+    """Plans trades between peers whose skills complement each other, one trade circle, a mentoring
+    programme, a few endorsements and an alias merge onto the seeder's timeline."""
+
+    def __init__(self, seeder: _Seeder, rng: random.Random) -> None:
+        self.seeder, self.rng = seeder, rng
+        self.app, self.timeline, self.summary = seeder.app, seeder.timeline, seeder.summary
+        self.now, self.start = seeder.now, seeder.at_nine(seeder.first_day)
+        self.organizer = seeder.organizer
+        self.peers = seeder.peers[1:]  # the organizer runs things; everyone else takes part
+        self.trading: dict[str, int] = {}  # email -> trades planned
+        self.paired: set[frozenset[str]] = set()  # the emails of each pair already trading
+        self.endorsed: set[tuple[str, str]] = set()  # (endorser, endorsee) emails
+
+    def when(self, fraction: float) -> datetime:
+        """A moment ``fraction`` of the way from the programme's first day to now."""
+        return self.start + (self.now - self.start) * fraction
+
+    def some(self, peers: list[DemoPeer], most: int = 60) -> list[DemoPeer]:
+        """At most ``most`` of ``peers``, in their order: pair searches stay small in a big demo."""
+        if len(peers) <= most:
+            return peers
+        chosen = set(map(id, self.rng.sample(peers, most)))
+        return [p for p in peers if id(p) in chosen]
+
+    def hours(self, low: float, high: float) -> timedelta:
+        return timedelta(hours=self.rng.uniform(low, high))
+
+    def plan(self) -> None:
+        self.plan_alias()
+        for story, fraction in TRADE_STORIES:
+            self.plan_trade(story, self.when(fraction))
+        self.plan_circle(self.when(0.5))
+        self.plan_mentoring()
+        for fraction in (0.5, 0.8):
+            self.timeline.at(self.when(fraction), self.endorse_a_speaker)
+
+    # --- trades ---------------------------------------------------------------------------------
+    def partners(self, before: datetime, story: str) -> tuple[DemoPeer, DemoPeer, str, str] | None:
+        """(proposer, partner, offer, want): both joined before, reciprocal skills if any pair has them."""
+        ready = self.some([p for p in self.peers if p.offers and p.joined < before - timedelta(days=1)
+                           and self.trading.get(p.email, 0) < 2])
+        reciprocal, one_sided = [], []
+        for a in ready:
+            for b in ready:
+                if a is b or frozenset((a.email, b.email)) in self.paired:
+                    continue
+                teach = [s for s in a.offers if s in b.wants]
+                learn = [s for s in b.offers if s in a.wants]
+                if not teach or (story == "countered" and len(b.offers) < 2):
+                    continue
+                back = learn[0] if learn else b.offers[0]
+                (reciprocal if learn else one_sided).append((a, b, teach[0], back))
+        found = reciprocal or one_sided
+        if not found:
+            return None
+        a, b, offer, want = self.rng.choice(found)
+        if want not in a.wants and story != "one-sided":
+            a.wants.append(want)  # planned before anyone registers: on the profile from the start
+        self.paired.add(frozenset((a.email, b.email)))
+        for peer in (a, b):
+            self.trading[peer.email] = self.trading.get(peer.email, 0) + 1
+        return a, b, offer, "" if story == "one-sided" else want
+
+    def plan_trade(self, story: str, offered: datetime) -> None:
+        found = self.partners(offered, story)
+        if found is None:
+            return
+        a, b, offer, want = found
+        trades, trade = self.app.trades, {}
+        first = b.name.split()[0]
+        message = (f"Hi {first}, I saw you would like to learn {offer}." +
+                   (f" I would love help with {want} in return: fancy a swap?" if want else
+                    " Happy to show you what I know, no strings attached."))
+
+        def propose() -> None:
+            trade["id"], _ = trades.propose(a.peer_id, b.peer_id, offer, want, message)
+            self.summary.trades += 1
+
+        self.timeline.at(offered, propose)
+        answered = offered + self.hours(3, 40)
+        if story == "open":
+            return
+        if story == "declined":
+            self.timeline.at(answered, lambda: trades.decline(trade["id"], DECLINE_REASON, by=b.peer_id))
+            return
+        if story == "withdrawn":
+            withdrawn = offered + self.hours(90, 180)
+            self.timeline.at(withdrawn, lambda: trades.withdraw(trade["id"], by=a.peer_id))
+            return
+        if story == "countered":
+            want = next(s for s in b.offers if s != want)
+            self.timeline.at(answered, lambda w=want: trades.counter(trade["id"], w, by=b.peer_id))
+            answered += self.hours(2, 30)
+            self.timeline.at(answered, lambda: trades.accept(trade["id"], by=a.peer_id))
+        else:
+            self.timeline.at(answered, lambda: trades.accept(trade["id"], by=b.peer_id))
+        windows = [(answered, self.now)]
+        if story == "ended":
+            windows = [(answered, self.when(0.7))]
+        elif story == "paused":
+            paused, resumed = self.when(0.45), self.when(0.65)
+            windows = [(answered, paused), (resumed + timedelta(hours=1), self.now)]
+            self.timeline.at(paused, lambda: trades.pause(trade["id"], by=b.peer_id))
+            self.timeline.at(resumed, lambda: trades.resume(trade["id"], by=a.peer_id))
+        self.plan_sessions(trade, a, b, offer, want, windows, story)
+        if story == "ended":
+            ended = self.when(0.72)
+            reflections = self.rng.sample(REFLECTIONS, 2)
+            self.timeline.at(ended, lambda: trades.end(trade["id"], reflections[0], by=a.peer_id))
+            self.timeline.at(ended + self.hours(20, 70), lambda: trades.reflect(trade["id"], reflections[1],
+                                                                                 by=b.peer_id))
+
+    def plan_sessions(self, trade: dict, a: DemoPeer, b: DemoPeer, offer: str, want: str,
+                      windows: list[tuple[datetime, datetime]], story: str) -> None:
+        """Sessions every week or two, teaching in turns (one-sided: the proposer teaches); the other
+        party confirms a day or so later, except in the last three days (still pending); in a
+        disputed trade the second session is disputed."""
+        number = 0
+        for opens, closes in windows:
+            moment = opens + self.hours(48, 150)
+            while moment < closes:
+                number += 1
+                teacher, learner = (a, b) if not want or number % 2 else (b, a)
+                topic = offer if teacher is a else want
+                logger = self.rng.choice((teacher, learner))
+                checker = learner if logger is teacher else teacher
+                minutes = self.rng.choice((30, 45, 60, 60, 90))
+                self.timeline.at(moment, lambda t=teacher, tp=topic, m=minutes, lg=logger:
+                                 self.app.trades.log_session(trade["id"], t.peer_id, tp, self.today(), m,
+                                                             by=lg.peer_id))
+                answered = moment + self.hours(4, 40)
+                if moment > self.now - timedelta(days=3):
+                    pass  # the other party has not got round to it yet
+                elif story == "disputed" and number == 2:
+                    self.timeline.at(answered, lambda n=str(number), c=checker: self.dispute(trade, n, c))
+                else:
+                    self.timeline.at(answered, lambda n=str(number), c=checker: self.confirm(trade, n, c))
+                    if number <= 2 and story in ("ended", "countered", "paused"):
+                        self.timeline.at(answered + self.hours(2, 48), lambda t=teacher, lr=learner, tp=topic:
+                                         self.endorse(lr, t, tp))
+                moment += self.hours(6 * 24, 15 * 24)
+
+    def dispute(self, trade: dict, number: str, by: DemoPeer) -> None:
+        self.app.trades.dispute_session(trade["id"], number, "I think this is the session we moved to the "
+                                        "following week: I only have it once in my calendar.", by=by.peer_id)
+
+    def confirm(self, trade: dict, number: str, by: DemoPeer) -> None:
+        self.app.trades.confirm_session(trade["id"], number, by=by.peer_id)
+        self.summary.sessions += 1
+
+    def today(self) -> date:
+        return self.app.clock.now().date()
+
+    # --- a trade circle of three ----------------------------------------------------------------
+    def plan_circle(self, proposed: datetime) -> None:
+        """Three peers where each teaches the next (the last the first); if no three peers' skills
+        close such a loop, three from different departments whose wants are planned to close it."""
+        ready = self.some([p for p in self.peers if p.offers and p.joined < proposed - timedelta(days=1)])
+        loop = self.find_loop(ready)
+        if loop is None:
+            by_department = {p.department: p for p in ready}
+            if len(by_department) < 3:
+                return
+            loop = self.rng.sample(sorted(by_department.values(), key=lambda p: p.email), 3)
+        members = list(loop)
+        skills = []
+        for teacher, learner in zip(members, members[1:] + members[:1]):
+            skill = next((s for s in teacher.offers if s in learner.wants), teacher.offers[0])
+            if skill not in learner.wants:
+                learner.wants.append(skill)
+            skills.append(skill)
+        trades, circle = self.app.trades, {}
+
+        def propose() -> None:
+            ids = [m.peer_id for m in members]
+            circle["id"], _ = trades.propose_circle(ids, skills, by=ids[0])
+
+        self.timeline.at(proposed, propose)
+        self.timeline.at(proposed + self.hours(5, 30), lambda: trades.accept_circle(circle["id"],
+                                                                                   by=members[1].peer_id))
+        self.timeline.at(proposed + self.hours(31, 60), lambda: self.circle_formed(circle, members[2]))
+
+    def circle_formed(self, circle: dict, last: DemoPeer) -> None:
+        self.app.trades.accept_circle(circle["id"], by=last.peer_id)
+        self.summary.circles += 1
+
+    def find_loop(self, ready: list[DemoPeer]) -> tuple[DemoPeer, DemoPeer, DemoPeer] | None:
+        """A teaches B, B teaches C, C teaches A (skills as planned), among peers not yet trading."""
+        free = [p for p in ready if p.email not in self.trading]
+        teaches = {p.email: [q for q in free if q is not p and set(p.offers) & set(q.wants)] for p in free}
+        loops = [(a, b, c) for a in free for b in teaches[a.email] for c in teaches[b.email]
+                 if c is not a and a in teaches[c.email]]
+        return self.rng.choice(loops) if loops else None
+
+    # --- mentoring ------------------------------------------------------------------------------
+    def plan_mentoring(self) -> None:
+        """Three mentors; four mentees paired (two thriving, one gone quiet for over three weeks, one
+        ended with its goals met) and a fifth who applied recently and waits for a mentor."""
+        started = self.when(0.08)
+        mentors = self.pick_mentors(started)
+        if len(mentors) < 2:
+            return
+        mentoring, ada, programme = self.app.mentoring, self.organizer, {}
+
+        def start() -> None:
+            programme["id"], _ = mentoring.start_programme(
+                "Growing together",
+                "Pairs a colleague who wants to grow in a skill with one who has done it for years. "
+                "Meet every couple of weeks, and log each contact so we can see what helps.", by=ada.peer_id)
+
+        self.timeline.at(started, start)
+        for n, mentor in enumerate(mentors):
+            languages = "English, Polish" if n == 1 else "English"
+            self.timeline.at(started + timedelta(days=1 + n), lambda m=mentor, lang=languages:
+                             mentoring.join_as_mentor(programme["id"], m.peer_id, m.offers, m.department,
+                                                      lang, PROGRAMME_TZ, 2))
+        taken = {m.email for m in mentors}
+        plans = [("thriving", 0.15), ("quiet", 0.18), ("ended", 0.22), ("thriving", 0.4), ("waiting", 0.93)]
+        for n, (how, fraction) in enumerate(plans):
+            mentor = mentors[n % len(mentors)]
+            applied = max(self.when(fraction), started + timedelta(days=len(mentors) + 1))
+            mentee = self.pick_mentee(mentor, applied, taken)
+            if mentee is None:
+                continue
+            taken.add(mentee.email)
+            self.plan_mentee(programme, mentor, mentee, applied, how)
+
+    def pick_mentors(self, before: datetime) -> list[DemoPeer]:
+        seasoned = [p for p in self.peers if len(p.offers) >= 2 and p.joined < before - timedelta(days=1)]
+        mentors: list[DemoPeer] = []
+        for peer in sorted(seasoned, key=lambda p: (-len(p.offers), p.email)):
+            if peer.department not in {m.department for m in mentors}:
+                mentors.append(peer)
+        return mentors[:3]
+
+    def pick_mentee(self, mentor: DemoPeer, before: datetime, taken: set[str]) -> DemoPeer | None:
+        free = [p for p in self.peers if p.email not in taken and p.joined < before - timedelta(days=1)]
+        keen = [p for p in free if set(p.wants) & set(mentor.offers)]
+        if keen:
+            return self.rng.choice(keen)
+        if not free:
+            return None
+        mentee = self.rng.choice(free)
+        mentee.wants.append(mentor.offers[0])  # planned before anyone registers
+        return mentee
+
+    def plan_mentee(self, programme: dict, mentor: DemoPeer, mentee: DemoPeer, applied: datetime,
+                    how: str) -> None:
+        mentoring, ada = self.app.mentoring, self.organizer
+        needs = [s for s in mentee.wants if s in mentor.offers]
+        needs += [s for s in mentee.wants if s not in needs][:1]
+        goals = (f"Get confident with {needs[0]} so I can use it on my own engagements, "
+                 f"and learn how {mentor.department} approaches it.")
+        self.timeline.at(applied, lambda: mentoring.apply(programme["id"], mentee.peer_id, goals, needs,
+                                                           mentee.department, "English", PROGRAMME_TZ))
+        if how == "waiting":
+            return
+        paired, pair = applied + self.hours(30, 110), {}
+
+        def confirm_pair() -> None:
+            pair["id"], _ = mentoring.pair(programme["id"], mentor.peer_id, mentee.peer_id, by=ada.peer_id)
+            self.summary.mentorships += 1
+
+        self.timeline.at(paired, confirm_pair)
+        last = {"quiet": self.now - timedelta(days=self.rng.uniform(26, 32)),
+                "ended": self.when(0.85)}.get(how, self.now)
+        moment = paired + self.hours(20, 72)
+        while moment < last:
+            kind = self.rng.choices(("call", "email", "document review"), weights=(6, 2, 2))[0]
+            minutes = {"call": self.rng.choice((30, 45, 60)), "email": self.rng.choice((5, 10, 15)),
+                       "document review": self.rng.choice((20, 30, 45))}[kind]
+            note = self.rng.choice(CONTACT_NOTES[kind])
+            by = self.rng.choice((mentor, mentee, mentee))
+            self.timeline.at(moment, lambda k=kind, m=minutes, nt=note, b=by: self.contact(pair, m, k, nt, b))
+            moment += self.hours(7 * 24, 15 * 24)
+        if how == "ended":
+            self.timeline.at(last + self.hours(2, 30), lambda: mentoring.end(
+                pair["id"], "goals met", f"{mentee.name.split()[0]} now leads the {needs[0]} work on the "
+                f"team's engagements; we will keep meeting informally.", by=mentor.peer_id))
+
+    def contact(self, pair: dict, minutes: int, kind: str, note: str, by: DemoPeer) -> None:
+        self.app.mentoring.log_contact(pair["id"], self.today(), minutes, kind, note, by=by.peer_id)
+        self.summary.contacts += 1
+
+    # --- the directory: endorsements and an alias merge ------------------------------------------
+    def endorse(self, endorser: DemoPeer, endorsee: DemoPeer, skill: str) -> None:
+        """``endorser`` vouches for what they learned (once per pair; eligibility reads the graph)."""
+        if (endorser.email, endorsee.email) in self.endorsed or len(self.endorsed) >= 6:
+            return
+        self.endorsed.add((endorser.email, endorsee.email))
+        self.app.projector.catch_up()
+        self.app.directory.endorse(endorser.peer_id, endorsee.peer_id, skill, self.rng.choice(ENDORSEMENTS))
+        self.summary.endorsements += 1
+
+    def endorse_a_speaker(self) -> None:
+        by_id = {p.peer_id: p for p in self.seeder.peers}
+        choices = [(by_id[a], speaker, topics[0]) for speaker, topics, came in self.seeder.held
+                   for a in came if a in by_id and by_id[a] is not self.organizer]
+        if choices:
+            self.endorse(*self.rng.choice(choices))
+
+    def plan_alias(self) -> None:
+        """Two IT people name one skill two ways ("Kubernetes", "k8s"), someone wants it, and the
+        organizer merges "k8s" into "Kubernetes" a couple of weeks ago."""
+        it = sorted(self.peers, key=lambda p: (p.department != "IT", p.joined))
+        if len(it) < 3:
+            return
+        people, ada = self.app.people, self.organizer
+        for peer, name in ((it[0], "Kubernetes"), (it[1], "k8s")):
+            self.timeline.at(peer.joined + timedelta(days=2), lambda p=peer, n=name: people.offer_skill(
+                p.peer_id, n, by=p.peer_id))
+        keen = next(p for p in self.peers if p.department != "IT" and p not in it[:2])
+        self.timeline.at(max(keen.joined, it[1].joined) + timedelta(days=3), lambda: people.want_skill(
+            keen.peer_id, "Kubernetes", by=keen.peer_id))
+
+        def merge() -> None:
+            self.app.directory.merge_alias("k8s", "Kubernetes", by=ada.peer_id)
+            self.summary.aliases += 1
+
+        self.timeline.at(self.when(0.8), merge)

@@ -13,8 +13,11 @@ from commonroom.platform.bootstrap import bootstrap
 from commonroom.platform.cli import main
 from commonroom.platform.demo import DemoClock, demo_timestamps, seed_demo
 from commonroom.platform.services import PeopleService
+from commonroom.projections import mentoring as mentoring_view
 from commonroom.projections.attendance import SignUpRow
-from commonroom.projections.people import PeerRow
+from commonroom.projections.expertise import EndorsementRow, SkillAliasRow
+from commonroom.projections.people import PeerRow, PeerSkillRow
+from commonroom.projections.trades import CircleMemberRow, TradeReflectionRow, TradeRow, TradeSessionRow
 from commonroom.projections.schedule import DayOffRow, RoomRow, TalkRow, WeekdaysRow
 
 
@@ -133,11 +136,15 @@ def test_the_demo_without_if_empty_refuses_a_store_that_has_events(demo_app):
 
 
 def story(url: str, seed: int) -> list[tuple]:
-    """A small demo's talks and sign-up counts, without the random ids and real timestamps."""
+    """A small demo's talks and sign-up counts, and its trades, without the random ids and real times."""
     app = bootstrap(url)
     try:
         seed_demo(app, peers=10, seed=seed, weeks_back=3, weeks_ahead=1)
         with app.engine.connect() as c:
+            sessions = sa.select(TradeSessionRow.trade_id, sa.func.count().label("sessions")).group_by(
+                TradeSessionRow.trade_id).subquery()
+            trades = c.execute(sa.select(TradeRow.offer, TradeRow.want, TradeRow.status, sessions.c.sessions)
+                               .outerjoin(sessions, sessions.c.trade_id == TradeRow.id)).all()
             per_talk = sa.select(
                 SignUpRow.talk_id, sa.func.count(SignUpRow.attended).label("marked"),
                 sa.func.sum(SignUpRow.rating).label("ratings"),
@@ -146,7 +153,7 @@ def story(url: str, seed: int) -> list[tuple]:
                 TalkRow.day, TalkRow.room_id, TalkRow.title, TalkRow.status, TalkRow.confirmed,
                 TalkRow.waitlisted, per_talk.c.marked, per_talk.c.ratings,
             ).outerjoin(per_talk, per_talk.c.talk_id == TalkRow.id))
-            return sorted((tuple(r) for r in rows), key=repr)
+            return sorted((tuple(r) for r in [*rows, *trades]), key=repr)
     finally:
         app.close()
 
@@ -195,3 +202,83 @@ def test_demo_timestamps_restore_the_real_clock_even_after_an_error():
     # then events are stamped with the real time again
     assert CanCreateTimestamp.__dict__["create_timestamp"] is original
     assert CanCreateTimestamp.create_timestamp() > moment
+
+
+# --- trades, a circle, mentoring, endorsements and an alias merge --------------------------------
+def rows(app, *columns, where=None) -> list:
+    with app.extensions["commonroom"].engine.connect() as c:
+        return c.execute(sa.select(*columns).where(sa.true() if where is None else where)).all()
+
+
+def test_a_dozen_trades_offered_accepted_declined_kindly_countered_and_one_ended_with_reflections(demo_app):
+    trades = rows(demo_app, TradeRow)
+    statuses = [t.status for t in trades]
+    assert len(trades) == 12
+    assert statuses.count("active") >= 6 and {"proposed", "declined", "withdrawn", "ended"} <= set(statuses)
+    [declined] = [t for t in trades if t.status == "declined"]
+    assert declined.decline_reason.startswith("Thank you")
+    assert any(t.countered and t.status == "active" for t in trades)
+    [ended] = [t for t in trades if t.status == "ended"]
+    reflections = rows(demo_app, TradeReflectionRow.peer_id, where=TradeReflectionRow.trade_id == ended.id)
+    assert {r.peer_id for r in reflections} == {ended.proposer_id, ended.partner_id}
+
+
+def test_trade_partners_skills_complement_each_other(demo_app):
+    skills = {tuple(r) for r in rows(demo_app, PeerSkillRow.peer_id, PeerSkillRow.kind, PeerSkillRow.skill)}
+    for t in rows(demo_app, TradeRow):
+        # the proposer teaches what the partner wants; the partner teaches what the proposer wants
+        assert (t.proposer_id, "offer", t.offer) in skills and (t.partner_id, "want", t.offer) in skills
+        if t.want:
+            assert (t.partner_id, "offer", t.want) in skills
+            assert t.countered or (t.proposer_id, "want", t.want) in skills
+
+
+def test_sessions_are_confirmed_over_the_three_months_and_one_is_disputed(demo_app):
+    sessions = rows(demo_app, TradeSessionRow)
+    confirmed = [s.on for s in sessions if s.status == "confirmed"]
+    assert len(confirmed) >= 25
+    assert max(confirmed) - min(confirmed) >= timedelta(weeks=9)
+    assert [s.status for s in sessions].count("disputed") == 1
+    assert all(s.on <= date.today() for s in sessions)
+
+
+def test_three_peers_formed_a_trade_circle(demo_app):
+    members = rows(demo_app, CircleMemberRow)
+    assert len(members) == 3 and len({m.peer_id for m in members}) == 3
+    assert all(m.accepted and m.status == "active" for m in members)
+
+
+def test_mentoring_pairs_keep_in_touch_and_the_health_report_flags_the_silent_one(demo_app):
+    engine = demo_app.extensions["commonroom"].engine
+    [programme] = mentoring_view.programmes(engine)
+    pairs = mentoring_view.mentorships(engine, programme.id)
+    assert len(pairs) == 4 and all(p.contacts >= 2 for p in pairs)
+    assert [p.outcome for p in pairs if not p.active] == ["goals met"]
+    # exactly one running pair has not been in touch for three weeks or more
+    [quiet] = mentoring_view.quiet_pairs(engine, date.today())
+    assert quiet.last_contact_on <= date.today() - timedelta(days=21)
+    waiting = [m for m in mentoring_view.members(engine, programme.id) if m.role == "mentee" and not m.paired]
+    assert len(waiting) == 1
+
+
+def test_a_few_endorsements_each_from_someone_who_learned_from_the_endorsee(demo_app):
+    engine = demo_app.extensions["commonroom"].engine
+    endorsements = rows(demo_app, EndorsementRow, where=EndorsementRow.valid_to.is_(None))
+    assert 3 <= len(endorsements) <= 6
+    assert all(d.can_endorse(engine, e.endorser_id, e.endorsee_id) for e in endorsements)
+
+
+def test_k8s_was_merged_into_kubernetes_so_both_offerers_rank_for_it(demo_app):
+    engine = demo_app.extensions["commonroom"].engine
+    [alias] = rows(demo_app, SkillAliasRow)
+    assert (alias.alias_key, alias.into_key) == ("k8s", "kubernetes")
+    assert d.find_skills(engine, "k8s") == ["kubernetes"]
+    assert len(d.rank(engine, "kubernetes")) == 2
+    assert [p.name for p in d.wanters(engine, "kubernetes")]
+    # and before the merge, k8s was a skill of its own
+    before = d.moment(utc_date(alias.merged_at) - timedelta(days=1))
+    assert d.find_skills(engine, "k8s", before) == ["k8s"]
+
+
+def utc_date(moment: datetime) -> date:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).date()
