@@ -7,10 +7,10 @@ from datetime import datetime
 from functools import singledispatchmethod
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
 
 
 class SignUpRow(Base):
@@ -29,62 +29,65 @@ class SignUpRow(Base):
 class AttendanceView(Projection):
     name = "attendance"
     tables = [SignUpRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        # Every sign-up of each talk in the batch: closing a waitlist gap moves the others.
+        rows.load(SignUpRow, {str(e.originator_id) for e in events if isinstance(e, Talk.Event)})
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Not an attendance event."""
 
     @handle.register
-    def _(self, e: Talk.SignedUp, s: Session) -> None:
-        self._put(s, e, "confirmed", None)
+    def _(self, e: Talk.SignedUp, rows: Rows) -> None:
+        self._put(rows, e, "confirmed", None)
 
     @handle.register
-    def _(self, e: Talk.Waitlisted, s: Session) -> None:
-        self._put(s, e, "waitlisted", e.position)
+    def _(self, e: Talk.Waitlisted, rows: Rows) -> None:
+        self._put(rows, e, "waitlisted", e.position)
 
     @handle.register
-    def _(self, e: Talk.Promoted, s: Session) -> None:
-        row = self._row(s, e)
-        self._close_gap(s, row)
+    def _(self, e: Talk.Promoted, rows: Rows) -> None:
+        row = self._row(rows, e)
+        self._close_gap(rows, row)
         row.status, row.position = "confirmed", None
 
     @handle.register
-    def _(self, e: Talk.SignUpCancelled, s: Session) -> None:
-        row = self._row(s, e)
+    def _(self, e: Talk.SignUpCancelled, rows: Rows) -> None:
+        row = self._row(rows, e)
         if row.status == "waitlisted":
-            self._close_gap(s, row)
+            self._close_gap(rows, row)
         row.status, row.position = "cancelled", None
 
     @handle.register
-    def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
-        self._row(s, e).attended = e.attended
+    def _(self, e: Talk.AttendanceRecorded, rows: Rows) -> None:
+        self._row(rows, e).attended = e.attended
 
     @handle.register
-    def _(self, e: Talk.FeedbackGiven, s: Session) -> None:
-        row = self._row(s, e)
+    def _(self, e: Talk.FeedbackGiven, rows: Rows) -> None:
+        row = self._row(rows, e)
         row.rating, row.comment = e.rating, e.comment
 
     @staticmethod
-    def _put(s: Session, e, status: str, position: int | None) -> None:
-        row = s.get(SignUpRow, (str(e.originator_id), str(e.peer_id)))
+    def _put(rows: Rows, e, status: str, position: int | None) -> None:
+        row = rows.get(SignUpRow, (str(e.originator_id), str(e.peer_id)))
         if row is None:
-            s.add(SignUpRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), status=status,
-                            position=position, attended=None, rating=None, comment="",
-                            signed_up_at=e.timestamp, updated_at=e.timestamp))
+            rows.put(SignUpRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), status=status,
+                     position=position, attended=None, rating=None, comment="",
+                     signed_up_at=e.timestamp, updated_at=e.timestamp)
         else:  # signed up again after cancelling
             row.status, row.position, row.signed_up_at, row.updated_at = status, position, e.timestamp, e.timestamp
 
     @staticmethod
-    def _row(s: Session, e) -> SignUpRow:
-        row = s.get(SignUpRow, (str(e.originator_id), str(e.peer_id)))
+    def _row(rows: Rows, e):
+        row = rows.get(SignUpRow, (str(e.originator_id), str(e.peer_id)))
         row.updated_at = e.timestamp
         return row
 
     @staticmethod
-    def _close_gap(s: Session, leaving: SignUpRow) -> None:
+    def _close_gap(rows: Rows, leaving) -> None:
         """Everyone behind the one leaving the waitlist moves up one place."""
-        behind = s.scalars(sa.select(SignUpRow).where(
-            SignUpRow.talk_id == leaving.talk_id, SignUpRow.status == "waitlisted",
-            SignUpRow.position > leaving.position))
-        for row in behind:
-            row.position -= 1
+        for row in rows.group(SignUpRow, leaving.talk_id):
+            if row.status == "waitlisted" and row.position > leaving.position:
+                row.position -= 1

@@ -8,10 +8,10 @@ from datetime import datetime
 from functools import singledispatchmethod
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
 
 
 class NotificationRow(Base):
@@ -42,64 +42,65 @@ class TalkTitleRow(Base):
 class NotificationsView(Projection):
     name = "notifications"
     tables = [NotificationRow, AudienceRow, TalkTitleRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        talks = {str(e.originator_id) for e in events if isinstance(e, Talk.Event)}
+        rows.load(AudienceRow, talks)
+        rows.load(TalkTitleRow, talks)  # notification rows are only added (``rows.add``): none to read
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Nobody needs telling."""
 
     @handle.register(Talk.Proposed)
     @handle.register(Talk.Revised)
-    def _(self, e, s: Session) -> None:
-        s.merge(TalkTitleRow(talk_id=str(e.originator_id), title=e.title))
+    def _(self, e, rows: Rows) -> None:
+        rows.put(TalkTitleRow, talk_id=str(e.originator_id), title=e.title)
 
     @handle.register
-    def _(self, e: Talk.SignedUp, s: Session) -> None:
-        s.merge(AudienceRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True))
+    def _(self, e: Talk.SignedUp, rows: Rows) -> None:
+        rows.put(AudienceRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True)
 
     @handle.register
-    def _(self, e: Talk.Waitlisted, s: Session) -> None:
-        s.merge(AudienceRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=False))
+    def _(self, e: Talk.Waitlisted, rows: Rows) -> None:
+        rows.put(AudienceRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=False)
 
     @handle.register
-    def _(self, e: Talk.SignUpCancelled, s: Session) -> None:
-        row = s.get(AudienceRow, (str(e.originator_id), str(e.peer_id)))
-        if row is not None:
-            s.delete(row)
+    def _(self, e: Talk.SignUpCancelled, rows: Rows) -> None:
+        rows.delete(AudienceRow, (str(e.originator_id), str(e.peer_id)))
 
     @handle.register
-    def _(self, e: Talk.Promoted, s: Session) -> None:
-        s.merge(AudienceRow(talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True))
-        self._tell(s, e, [str(e.peer_id)], "promoted",
+    def _(self, e: Talk.Promoted, rows: Rows) -> None:
+        rows.put(AudienceRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True)
+        self._tell(rows, e, [str(e.peer_id)], "promoted",
                    "A seat came free: you moved up from the waitlist for “{title}”. See you there!")
 
     @handle.register
-    def _(self, e: Talk.Rescheduled, s: Session) -> None:
-        self._tell(s, e, self._audience(s, e), "moved",
+    def _(self, e: Talk.Rescheduled, rows: Rows) -> None:
+        self._tell(rows, e, self._audience(rows, e), "moved",
                    f"“{{title}}” moved to {e.starts_at:%a %d %b %Y, %H:%M}. Your place is kept.")
 
     @handle.register
-    def _(self, e: Talk.Cancelled, s: Session) -> None:
+    def _(self, e: Talk.Cancelled, rows: Rows) -> None:
         reason = f" Reason: {e.reason}" if e.reason else ""
-        self._tell(s, e, self._audience(s, e), "cancelled", "“{title}” has been cancelled." + reason)
+        self._tell(rows, e, self._audience(rows, e), "cancelled", "“{title}” has been cancelled." + reason)
 
     @handle.register
-    def _(self, e: Talk.Reminded, s: Session) -> None:
-        self._tell(s, e, self._audience(s, e, confirmed_only=True), "reminder",
+    def _(self, e: Talk.Reminded, rows: Rows) -> None:
+        self._tell(rows, e, self._audience(rows, e, confirmed_only=True), "reminder",
                    "Reminder: “{title}” is tomorrow at lunchtime.")
 
     @staticmethod
-    def _audience(s: Session, e, confirmed_only: bool = False) -> list[str]:
-        query = sa.select(AudienceRow.peer_id).where(AudienceRow.talk_id == str(e.originator_id))
-        if confirmed_only:
-            query = query.where(AudienceRow.confirmed)
-        return sorted(s.scalars(query))
+    def _audience(rows: Rows, e, confirmed_only: bool = False) -> list[str]:
+        return sorted(row.peer_id for row in rows.group(AudienceRow, str(e.originator_id))
+                      if row.confirmed or not confirmed_only)
 
     @staticmethod
-    def _tell(s: Session, e, peer_ids: list[str], kind: str, template: str) -> None:
-        title_row = s.get(TalkTitleRow, str(e.originator_id))
+    def _tell(rows: Rows, e, peer_ids: list[str], kind: str, template: str) -> None:
+        title_row = rows.get(TalkTitleRow, str(e.originator_id))
         message = template.format(title=title_row.title if title_row else "a talk")
         for peer_id in peer_ids:
-            s.add(NotificationRow(
-                id=f"{e.originator_id}:{e.originator_version}:{peer_id}", peer_id=peer_id,
-                talk_id=str(e.originator_id), kind=kind, message=message[:400], created_at=e.timestamp,
-            ))
+            rows.add(NotificationRow,
+                     id=f"{e.originator_id}:{e.originator_version}:{peer_id}", peer_id=peer_id,
+                     talk_id=str(e.originator_id), kind=kind, message=message[:400], created_at=e.timestamp)

@@ -6,10 +6,10 @@ from datetime import datetime
 from functools import singledispatchmethod
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.peer import Peer
-from commonroom.projections.base import Base, Projection, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
 
 
 class PeerRow(Base):
@@ -35,58 +35,57 @@ class PeerSkillRow(Base):
 class PeopleView(Projection):
     name = "people"
     tables = [PeerRow, PeerSkillRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        ids = {str(e.originator_id) for e in events if isinstance(e, Peer.Event)}
+        rows.load(PeerRow, ids)
+        rows.load(PeerSkillRow, ids)
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Not a people event."""
 
     @handle.register
-    def _(self, e: Peer.Registered, s: Session) -> None:
-        s.merge(PeerRow(
-            id=str(e.originator_id), name=e.name, email=e.email, department=e.department,
-            timezone=e.timezone, password_hash=e.password_hash, is_organizer=False, active=True,
-            registered_at=e.timestamp,
-        ))
+    def _(self, e: Peer.Registered, rows: Rows) -> None:
+        rows.put(PeerRow,
+                 id=str(e.originator_id), name=e.name, email=e.email, department=e.department,
+                 timezone=e.timezone, password_hash=e.password_hash, is_organizer=False, active=True,
+                 registered_at=e.timestamp)
 
     @handle.register
-    def _(self, e: Peer.ProfileChanged, s: Session) -> None:
-        row = s.get(PeerRow, str(e.originator_id))
+    def _(self, e: Peer.ProfileChanged, rows: Rows) -> None:
+        row = rows.get(PeerRow, str(e.originator_id))
         row.name, row.email, row.department, row.timezone = e.name, e.email, e.department, e.timezone
 
     @handle.register
-    def _(self, e: Peer.PasswordChanged, s: Session) -> None:
-        s.get(PeerRow, str(e.originator_id)).password_hash = e.password_hash
+    def _(self, e: Peer.PasswordChanged, rows: Rows) -> None:
+        rows.get(PeerRow, str(e.originator_id)).password_hash = e.password_hash
 
     @handle.register
-    def _(self, e: Peer.OrganizerGranted, s: Session) -> None:
-        s.get(PeerRow, str(e.originator_id)).is_organizer = True
+    def _(self, e: Peer.OrganizerGranted, rows: Rows) -> None:
+        rows.get(PeerRow, str(e.originator_id)).is_organizer = True
 
     @handle.register
-    def _(self, e: Peer.OrganizerRevoked, s: Session) -> None:
-        s.get(PeerRow, str(e.originator_id)).is_organizer = False
+    def _(self, e: Peer.OrganizerRevoked, rows: Rows) -> None:
+        rows.get(PeerRow, str(e.originator_id)).is_organizer = False
 
     @handle.register
-    def _(self, e: Peer.Deactivated, s: Session) -> None:
-        s.get(PeerRow, str(e.originator_id)).active = False
+    def _(self, e: Peer.Deactivated, rows: Rows) -> None:
+        rows.get(PeerRow, str(e.originator_id)).active = False
 
     @handle.register
-    def _(self, e: Peer.SkillOffered, s: Session) -> None:
-        s.merge(PeerSkillRow(peer_id=str(e.originator_id), kind="offer", skill=e.skill))
+    def _(self, e: Peer.SkillOffered, rows: Rows) -> None:
+        rows.put(PeerSkillRow, peer_id=str(e.originator_id), kind="offer", skill=e.skill)
 
     @handle.register
-    def _(self, e: Peer.SkillWanted, s: Session) -> None:
-        s.merge(PeerSkillRow(peer_id=str(e.originator_id), kind="want", skill=e.skill))
+    def _(self, e: Peer.SkillWanted, rows: Rows) -> None:
+        rows.put(PeerSkillRow, peer_id=str(e.originator_id), kind="want", skill=e.skill)
 
     @handle.register
-    def _(self, e: Peer.SkillWithdrawn, s: Session) -> None:
-        self._drop(s, e, "offer")
+    def _(self, e: Peer.SkillWithdrawn, rows: Rows) -> None:
+        rows.delete(PeerSkillRow, (str(e.originator_id), "offer", e.skill))
 
     @handle.register
-    def _(self, e: Peer.WantedSkillDropped, s: Session) -> None:
-        self._drop(s, e, "want")
-
-    @staticmethod
-    def _drop(s: Session, e, kind: str) -> None:
-        row = s.get(PeerSkillRow, (str(e.originator_id), kind, e.skill))
-        if row is not None:
-            s.delete(row)
+    def _(self, e: Peer.WantedSkillDropped, rows: Rows) -> None:
+        rows.delete(PeerSkillRow, (str(e.originator_id), "want", e.skill))

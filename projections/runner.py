@@ -5,19 +5,31 @@ the view rows and the views' tracking positions are written in one transaction t
 the tracking rows (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). Two
 runners (threads or processes) therefore never apply the same event twice, and a crash between
 batches loses nothing: the next run starts from the committed position.
+
+Views with ``batched = True`` work on the batch's rows in memory (``base.Rows``): one query per
+table to read what the batch touches, one executemany per table for each of inserts, updates and
+deletes. Others get the ORM session, as before. A rebuild reads in larger batches
+(``rebuild_batch_size``) than a live catch-up, which usually finds one or a few new events.
+
+The runner remembers the position it last saw every view reach, so an idle ``catch_up()`` is one
+query (are there notifications after it?). That is only where reading starts: what to apply is
+decided from the tracking rows read under the lock, and a view found behind the start (rebuilt by
+another process) makes the runner go back for it.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import singledispatchmethod
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from commonroom.projections.base import Base, Projection, Tracking
+from commonroom.projections.base import Base, Projection, Rows, Tracking
 
 Progress = Callable[[int, int], None]  # (position reached, head of the log)
 
@@ -33,14 +45,36 @@ class ViewStatus:
         return max(self.head - self.position, 0)
 
 
+def _handled(view: Projection, events: list) -> list[tuple[Callable, object]]:
+    """``(handler, event)`` for each event the view has a handler for, found once per event type
+    (calling a ``singledispatchmethod`` binds and dispatches on every call; most events are not
+    for most views). A ``handle`` that is not a ``singledispatchmethod`` gets every event."""
+    method = inspect.getattr_static(type(view), "handle")
+    if not isinstance(method, singledispatchmethod):
+        return [(type(view).handle, event) for event in events]
+    dispatch = method.dispatcher.dispatch
+    ignored, found = dispatch(object), {}
+    chosen = []
+    for event in events:
+        kind = type(event)
+        handler = found.get(kind)
+        if handler is None:
+            handler = found[kind] = dispatch(kind)
+        if handler is not ignored:
+            chosen.append((handler, event))
+    return chosen
+
+
 class Projector:
     def __init__(self, engine: sa.Engine, recorder, mapper, views: Sequence[Projection],
-                 batch_size: int = 1000, read_engine: sa.Engine | None = None) -> None:
+                 batch_size: int = 1000, read_engine: sa.Engine | None = None,
+                 rebuild_batch_size: int = 5000) -> None:
         self.engine, self.recorder, self.mapper = engine, recorder, mapper
         # Reading positions must not take the write lock (SQLite's write engine begins IMMEDIATE).
         self.read_engine = read_engine or engine
         self.views = list(views)
-        self.batch_size = batch_size
+        self.batch_size, self.rebuild_batch_size = batch_size, rebuild_batch_size
+        self._reached: int | None = None  # every view was at least here when last looked (a hint)
         self._lock = threading.Lock()
         self._advanced = threading.Condition()
 
@@ -73,43 +107,65 @@ class Projector:
         raise KeyError(f"no view called {name!r} (there are: {', '.join(v.name for v in self.views)})")
 
     # --- processing -----------------------------------------------------------------------------
-    def catch_up(self, progress: Progress | None = None, until: int | None = None) -> int:
+    def catch_up(self, progress: Progress | None = None, until: int | None = None,
+                 batch_size: int | None = None) -> int:
         """Apply every event not yet applied; return how many notifications were read."""
+        size = batch_size or self.batch_size
         read = 0
         with self._lock:
-            while True:
-                start = min(self.positions().values(), default=0)
-                if until is not None and start >= until:
-                    break
-                notifications = self.recorder.select_notifications(start=start + 1, limit=self.batch_size)
+            if self._reached is None:
+                self._reached = min(self.positions().values(), default=0)
+            while until is None or self._reached < until:
+                start = self._reached
+                notifications = self.recorder.select_notifications(start=start + 1, limit=size)
                 if not notifications:
                     break
                 events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
-                self._apply(events, notifications[-1].id)
+                last_id = notifications[-1].id
+                self._reached = self._apply(events, start, last_id)
                 read += len(notifications)
                 if progress is not None:
-                    progress(notifications[-1].id, self.head())
+                    progress(last_id, self.head())
                 with self._advanced:
                     self._advanced.notify_all()
-                if len(notifications) < self.batch_size:
+                if len(notifications) < size and self._reached >= last_id:
                     break
         return read
 
-    def _apply(self, events: list[tuple[int, object]], last_id: int) -> None:
-        with Session(self.engine, autoflush=True) as s, s.begin():
-            tracked = {t.name: t for t in s.scalars(
-                sa.select(Tracking).where(Tracking.name.in_([v.name for v in self.views])).with_for_update())}
+    def _apply(self, events: list[tuple[int, object]], start: int, last_id: int) -> int:
+        """Apply the batch (every notification after ``start`` up to ``last_id``) to every view it
+        is next for; return the lowest position afterwards."""
+        tracking = Tracking.__table__
+        with Session(self.engine) as s, s.begin():
+            conn = s.connection()
+            tracked = dict(conn.execute(
+                sa.select(tracking.c.name, tracking.c.position)
+                .where(tracking.c.name.in_([v.name for v in self.views])).with_for_update()).all())
+            missing = [{"name": v.name, "position": 0} for v in self.views if v.name not in tracked]
+            if missing:
+                conn.execute(sa.insert(tracking), missing)
+                tracked.update((m["name"], 0) for m in missing)
+            moved = []
             for view in self.views:
-                tracking = tracked.get(view.name)
-                if tracking is None:
-                    tracking = Tracking(name=view.name, position=0)
-                    s.add(tracking)
-                if tracking.position >= last_id:
-                    continue  # another runner got here first
-                for notification_id, event in events:
-                    if notification_id > tracking.position:
-                        view.handle(event, s)
-                tracking.position = last_id
+                position = tracked[view.name]
+                if position >= last_id or position < start:
+                    continue  # another runner got here first, or the view is behind this batch
+                todo = _handled(view, [event for notification_id, event in events if notification_id > position])
+                if view.batched:
+                    rows = Rows(conn)
+                    view.prefetch([event for _, event in todo], rows)
+                    for handler, event in todo:
+                        handler(view, event, rows)
+                    rows.flush()
+                else:
+                    for handler, event in todo:
+                        handler(view, event, s)
+                    s.flush()  # so views after this one read what it wrote
+                moved.append(view.name)
+                tracked[view.name] = last_id
+            if moved:
+                conn.execute(sa.update(tracking).where(tracking.c.name.in_(moved)).values(position=last_id))
+        return min(tracked.values(), default=last_id)
 
     def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> int:
         """Empty the named views (all by default) and replay the whole log into them."""
@@ -119,7 +175,8 @@ class Projector:
             for view in chosen:
                 view.reset(s)
                 s.merge(Tracking(name=view.name, position=0))
-        return self.catch_up(progress=progress)
+            self._reached = None
+        return self.catch_up(progress=progress, batch_size=self.rebuild_batch_size)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
         """Block until every view has reached ``position`` (for workers that do not project inline)."""

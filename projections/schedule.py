@@ -7,11 +7,11 @@ from datetime import date, datetime, time
 from functools import singledispatchmethod
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.programme import Programme
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
 
 
 class ProgrammeRow(Base):
@@ -66,103 +66,106 @@ class TalkRow(Base):
 class ScheduleView(Projection):
     name = "schedule"
     tables = [ProgrammeRow, WeekdaysRow, RoomRow, DayOffRow, TalkRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        rows.load(TalkRow, {str(e.originator_id) for e in events if isinstance(e, Talk.Event)})
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Not a schedule event."""
 
     # --- programme ------------------------------------------------------------------------------
     @handle.register
-    def _(self, e: Programme.Started, s: Session) -> None:
-        s.merge(ProgrammeRow(id=1, name=e.name, timezone=e.timezone, lunch_start=e.lunch_start,
-                             lunch_minutes=e.lunch_minutes))
+    def _(self, e: Programme.Started, rows: Rows) -> None:
+        rows.put(ProgrammeRow, id=1, name=e.name, timezone=e.timezone, lunch_start=e.lunch_start,
+                 lunch_minutes=e.lunch_minutes)
 
     @handle.register
-    def _(self, e: Programme.LunchChanged, s: Session) -> None:
-        row = s.get(ProgrammeRow, 1)
+    def _(self, e: Programme.LunchChanged, rows: Rows) -> None:
+        row = rows.get(ProgrammeRow, 1)
         row.lunch_start, row.lunch_minutes = e.lunch_start, e.lunch_minutes
 
     @handle.register
-    def _(self, e: Programme.WeekdaysChanged, s: Session) -> None:
-        s.merge(WeekdaysRow(effective_from=e.effective_from, weekdays=",".join(map(str, e.weekdays))))
+    def _(self, e: Programme.WeekdaysChanged, rows: Rows) -> None:
+        rows.put(WeekdaysRow, effective_from=e.effective_from, weekdays=",".join(map(str, e.weekdays)))
 
     @handle.register
-    def _(self, e: Programme.RoomAdded, s: Session) -> None:
-        s.merge(RoomRow(id=e.room_id, name=e.name, capacity=e.capacity))
+    def _(self, e: Programme.RoomAdded, rows: Rows) -> None:
+        rows.put(RoomRow, id=e.room_id, name=e.name, capacity=e.capacity)
 
     @handle.register
-    def _(self, e: Programme.RoomCapacityChanged, s: Session) -> None:
-        s.get(RoomRow, e.room_id).capacity = e.capacity
+    def _(self, e: Programme.RoomCapacityChanged, rows: Rows) -> None:
+        rows.get(RoomRow, e.room_id).capacity = e.capacity
 
     @handle.register
-    def _(self, e: Programme.RoomRemoved, s: Session) -> None:
-        s.delete(s.get(RoomRow, e.room_id))
+    def _(self, e: Programme.RoomRemoved, rows: Rows) -> None:
+        rows.delete(RoomRow, e.room_id)
 
     @handle.register
-    def _(self, e: Programme.DayOffAdded, s: Session) -> None:
-        s.merge(DayOffRow(day=e.day, reason=e.reason))
+    def _(self, e: Programme.DayOffAdded, rows: Rows) -> None:
+        rows.put(DayOffRow, day=e.day, reason=e.reason)
 
     @handle.register
-    def _(self, e: Programme.DayOffRemoved, s: Session) -> None:
-        row = s.get(DayOffRow, e.day)
-        if row is not None:
-            s.delete(row)
+    def _(self, e: Programme.DayOffRemoved, rows: Rows) -> None:
+        rows.delete(DayOffRow, e.day)
 
     # --- talks ----------------------------------------------------------------------------------
     @handle.register
-    def _(self, e: Talk.Proposed, s: Session) -> None:
-        s.merge(TalkRow(
-            id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title, abstract=e.abstract,
-            topics=",".join(e.topics), status="proposed", capacity=0, confirmed=0, waitlisted=0,
-            sequence=0, cancel_reason="", proposed_at=e.timestamp, updated_at=e.timestamp,
-        ))
+    def _(self, e: Talk.Proposed, rows: Rows) -> None:
+        rows.put(TalkRow,
+                 id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title, abstract=e.abstract,
+                 topics=",".join(e.topics), status="proposed", day=None, room_id=None, starts_at=None,
+                 ends_at=None, capacity=0, confirmed=0, waitlisted=0, sequence=0, cancel_reason="",
+                 proposed_at=e.timestamp, updated_at=e.timestamp)
 
-    def _talk(self, s: Session, e) -> TalkRow:
-        row = s.get(TalkRow, str(e.originator_id))
+    @staticmethod
+    def _talk(rows: Rows, e):
+        row = rows.get(TalkRow, str(e.originator_id))
         row.updated_at = e.timestamp
         return row
 
     @handle.register
-    def _(self, e: Talk.Revised, s: Session) -> None:
-        row = self._talk(s, e)
+    def _(self, e: Talk.Revised, rows: Rows) -> None:
+        row = self._talk(rows, e)
         row.title, row.abstract, row.topics = e.title, e.abstract, ",".join(e.topics)
 
     @handle.register
-    def _(self, e: Talk.Withdrawn, s: Session) -> None:
-        self._talk(s, e).status = "withdrawn"
+    def _(self, e: Talk.Withdrawn, rows: Rows) -> None:
+        self._talk(rows, e).status = "withdrawn"
 
     @handle.register(Talk.Scheduled)
     @handle.register(Talk.Rescheduled)
-    def _(self, e, s: Session) -> None:
-        row = self._talk(s, e)
+    def _(self, e, rows: Rows) -> None:
+        row = self._talk(rows, e)
         row.status, row.day, row.room_id = "scheduled", e.day, e.room_id
         row.starts_at, row.ends_at, row.capacity = e.starts_at, e.ends_at, e.capacity
         if isinstance(e, Talk.Rescheduled):
             row.sequence += 1
 
     @handle.register
-    def _(self, e: Talk.Cancelled, s: Session) -> None:
-        row = self._talk(s, e)
+    def _(self, e: Talk.Cancelled, rows: Rows) -> None:
+        row = self._talk(rows, e)
         row.status, row.cancel_reason = "cancelled", e.reason
         row.sequence += 1
 
     @handle.register
-    def _(self, e: Talk.SignedUp, s: Session) -> None:
-        self._talk(s, e).confirmed += 1
+    def _(self, e: Talk.SignedUp, rows: Rows) -> None:
+        self._talk(rows, e).confirmed += 1
 
     @handle.register
-    def _(self, e: Talk.Waitlisted, s: Session) -> None:
-        self._talk(s, e).waitlisted += 1
+    def _(self, e: Talk.Waitlisted, rows: Rows) -> None:
+        self._talk(rows, e).waitlisted += 1
 
     @handle.register
-    def _(self, e: Talk.Promoted, s: Session) -> None:
-        row = self._talk(s, e)
+    def _(self, e: Talk.Promoted, rows: Rows) -> None:
+        row = self._talk(rows, e)
         row.waitlisted -= 1
         row.confirmed += 1
 
     @handle.register
-    def _(self, e: Talk.SignUpCancelled, s: Session) -> None:
-        row = self._talk(s, e)
+    def _(self, e: Talk.SignUpCancelled, rows: Rows) -> None:
+        row = self._talk(rows, e)
         if e.was_waitlisted:
             row.waitlisted -= 1
         else:
