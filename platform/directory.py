@@ -4,13 +4,22 @@ Every query takes ``at``: ``None`` for now, or an instant; the read models hold 
 facts, so "as of" is a WHERE clause (``holds``), never a replay. Scores decay from ``reference``
 (the as-of moment, or now). Graph analytics (networkx) are computed once per graph-view position
 and as-of moment and cached (``GraphAnalytics``).
+
+What a query reads that depends only on the read models and ``at`` (people, skill names, the
+overview, a skill's evidence and wanters, the graph) is cached per engine, keyed by the expertise
+and graph views' tracking positions (``_cached``): one small query per call, and a view that moves
+on makes the next call recompute, so a cached answer is never older than the views. Decay is
+always computed afresh from ``reference``. Cached values are shared: callers must not change them
+(the public functions hand out copies where a caller might).
 """
 
 from __future__ import annotations
 
 import difflib
 import threading
+import weakref
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from uuid import UUID
@@ -21,7 +30,9 @@ from eventsourcing.application import AggregateNotFoundError
 
 from commonroom.domain.errors import InvalidValue, NotAllowed
 from commonroom.domain.skills import CATALOG_ID, Endorsement, SkillCatalog, decayed, normalise_skill, resolve
+from commonroom.platform.readcache import ReadCache
 from commonroom.platform.services import PeopleService, Service
+from commonroom.projections.base import Tracking
 from commonroom.projections.expertise import (
     DECLARED, TALK_ATTENDED, EndorsementRow, EvidenceRow, SkillAliasRow, SkillNameRow, TalkVersionRow, WantRow,
 )
@@ -97,6 +108,27 @@ def can_endorse(engine: sa.Engine, endorser_id: UUID | str, endorsee_id: UUID | 
         return c.execute(query).first() is not None
 
 
+# --- the cache: per engine, keyed by the views' positions -------------------------------------------
+_CACHES: weakref.WeakKeyDictionary[sa.Engine, ReadCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+_VIEWS = ("expertise", "graph")
+
+
+def _positions(engine: sa.Engine) -> tuple[int, ...]:
+    with engine.connect() as c:
+        found = dict(c.execute(sa.select(Tracking.name, Tracking.position).where(Tracking.name.in_(_VIEWS))).all())
+    return tuple(found.get(name, 0) for name in _VIEWS)
+
+
+def _cached(engine: sa.Engine, key: Hashable, compute: Callable[[], object]):
+    """``compute()``, or what it returned for ``key`` while the views stood where they stand now."""
+    with _CACHES_LOCK:
+        cache = _CACHES.get(engine)
+        if cache is None:
+            cache = _CACHES[engine] = ReadCache(maxsize=512)
+    return cache.get_or_compute((key, _positions(engine)), compute)
+
+
 # --- as of ----------------------------------------------------------------------------------------
 def moment(as_of: date | None) -> datetime | None:
     """The last instant of an as-of day (UTC), or None for "now"."""
@@ -164,9 +196,15 @@ def match_skills(names: SkillNames, query: str, limit: int = 6) -> list[str]:
     return found[:limit]
 
 
+def _names(engine: sa.Engine, at: datetime | None) -> SkillNames:
+    def compute() -> SkillNames:
+        with Session(engine) as c:
+            return skill_names(c, at)
+    return _cached(engine, ("names", at), compute)
+
+
 def find_skills(engine: sa.Engine, query: str, at: datetime | None = None) -> list[str]:
-    with Session(engine) as c:
-        return match_skills(skill_names(c, at), query)
+    return list(_cached(engine, ("find", query, at), lambda: match_skills(_names(engine, at), query)))
 
 
 @dataclass(frozen=True)
@@ -177,17 +215,28 @@ class Person:
     active: bool
 
 
+_PERSON = (PeerVersionRow.peer_id, PeerVersionRow.name, PeerVersionRow.department, PeerVersionRow.active)
+
+
 def people_at(c, at: datetime | None) -> dict[str, Person]:
-    rows = c.execute(sa.select(PeerVersionRow).where(holds(PeerVersionRow, at))).scalars()
-    return {r.peer_id: Person(r.peer_id, r.name, r.department, r.active) for r in rows}
+    rows = c.execute(sa.select(*_PERSON).where(holds(PeerVersionRow, at)))
+    return {r[0]: Person(*r) for r in rows}
 
 
 def earliest_people(c) -> dict[str, Person]:
     """Each peer as first registered (for endpoints of facts older than their registration)."""
     people: dict[str, Person] = {}
-    for r in c.execute(sa.select(PeerVersionRow).order_by(PeerVersionRow.valid_from)).scalars():
-        people.setdefault(r.peer_id, Person(r.peer_id, r.name, r.department, r.active))
+    for r in c.execute(sa.select(*_PERSON).order_by(PeerVersionRow.valid_from)):
+        people.setdefault(r[0], Person(*r))
     return people
+
+
+def _people(engine: sa.Engine, at: datetime | None) -> dict[str, Person]:
+    """``people_at`` through the cache (shared: do not change it)."""
+    def compute() -> dict[str, Person]:
+        with Session(engine) as c:
+            return people_at(c, at)
+    return _cached(engine, ("people", at), compute)
 
 
 # --- ranking ---------------------------------------------------------------------------------------
@@ -223,16 +272,26 @@ def _items(rows, reference: datetime) -> list[tuple[EvidenceRow, Item]]:
     return out
 
 
+_ITEM = (EvidenceRow.peer_id, EvidenceRow.skill_key, EvidenceRow.kind, EvidenceRow.detail, EvidenceRow.source_type,
+         EvidenceRow.source_id, EvidenceRow.weight, EvidenceRow.evidence_at)
+
+
+def _evidence(engine: sa.Engine, keys: list[str], at: datetime | None) -> list:
+    """The evidence for these skill keys that held at ``at``, oldest first (through the cache)."""
+    def compute() -> list:
+        with engine.connect() as c:
+            return c.execute(sa.select(*_ITEM).where(EvidenceRow.skill_key.in_(keys), holds(EvidenceRow, at))
+                             .order_by(EvidenceRow.id)).all()
+    return _cached(engine, ("evidence", tuple(keys), at), compute)
+
+
 def rank(engine: sa.Engine, skill: str, at: datetime | None = None, department: str | None = None,
          reference: datetime | None = None) -> list[Ranked]:
     """People who know ``skill`` (a canonical key) best first, each with the evidence why."""
     reference = reference or at or datetime.now(timezone.utc)
-    with Session(engine) as c:
-        names = skill_names(c, at)
-        keys = names.keys_for(names.canonical(skill))
-        rows = c.execute(sa.select(EvidenceRow).where(EvidenceRow.skill_key.in_(keys), holds(EvidenceRow, at))
-                         .order_by(EvidenceRow.id)).scalars().all()
-        people = people_at(c, at)
+    names = _names(engine, at)
+    rows = _evidence(engine, names.keys_for(names.canonical(skill)), at)
+    people = _people(engine, at)
     ranked: dict[str, Ranked] = {}
     for row, item in _items(rows, reference):
         person = people.get(row.peer_id)
@@ -247,13 +306,16 @@ def rank(engine: sa.Engine, skill: str, at: datetime | None = None, department: 
 
 
 def wanters(engine: sa.Engine, skill: str, at: datetime | None = None, department: str | None = None) -> list[Person]:
-    with Session(engine) as c:
-        names = skill_names(c, at)
+    def compute() -> list[Person]:
+        names = _names(engine, at)
         keys = names.keys_for(names.canonical(skill))
-        ids = c.execute(sa.select(WantRow.peer_id).where(WantRow.skill_key.in_(keys), holds(WantRow, at))).scalars()
-        people = people_at(c, at)
-    found = {p: people[p] for p in ids if p in people and people[p].active}
-    return sorted((p for p in found.values() if not department or p.department == department), key=lambda p: p.name)
+        with engine.connect() as c:
+            ids = c.execute(sa.select(WantRow.peer_id).where(WantRow.skill_key.in_(keys), holds(WantRow, at))).scalars()
+            found = set(ids)
+        people = _people(engine, at)
+        return sorted((people[p] for p in found if p in people and people[p].active
+                       and (not department or people[p].department == department)), key=lambda p: p.name)
+    return list(_cached(engine, ("wanters", skill, at, department), compute))
 
 
 @dataclass(frozen=True)
@@ -267,12 +329,15 @@ class SkillDemand:
 
 def skill_overview(engine: sa.Engine, at: datetime | None = None) -> list[SkillDemand]:
     """Every skill with how many know it (any evidence), offer it and want to learn it."""
-    with Session(engine) as c:
-        names = skill_names(c, at)
+    return list(_cached(engine, ("overview", at), lambda: _skill_overview(engine, at)))
+
+
+def _skill_overview(engine: sa.Engine, at: datetime | None) -> list[SkillDemand]:
+    names, people = _names(engine, at), _people(engine, at)
+    with engine.connect() as c:
         evidence = c.execute(sa.select(EvidenceRow.peer_id, EvidenceRow.skill_key, EvidenceRow.kind)
                              .where(holds(EvidenceRow, at))).all()
         wants = c.execute(sa.select(WantRow.peer_id, WantRow.skill_key).where(holds(WantRow, at))).all()
-        people = people_at(c, at)
     know, offer, want = defaultdict(set), defaultdict(set), defaultdict(set)
     for peer, key, kind in evidence:
         if peer in people and people[peer].active and kind != TALK_ATTENDED:
@@ -294,8 +359,7 @@ def talk_ideas(overview: list[SkillDemand], min_wanters: int = 2) -> list[SkillD
 
 
 def departments(engine: sa.Engine, at: datetime | None = None) -> list[str]:
-    with Session(engine) as c:
-        return sorted({p.department for p in people_at(c, at).values() if p.active})
+    return sorted({p.department for p in _people(engine, at).values() if p.active})
 
 
 # --- schedule and profiles as of ------------------------------------------------------------------
@@ -401,12 +465,17 @@ class Graph:
 def graph(engine: sa.Engine, at: datetime | None = None, topic: str | None = None,
           department: str | None = None) -> Graph:
     """Peers (as of ``at``) and the learning between them, aggregated per teacher -> learner."""
+    found = _cached(engine, ("graph", at, topic, department), lambda: _graph(engine, at, topic, department))
+    return Graph(list(found.nodes), [dict(e, topics=list(e["topics"])) for e in found.edges], list(found.facts))
+
+
+def _graph(engine: sa.Engine, at: datetime | None, topic: str | None, department: str | None) -> Graph:
+    names, people = _names(engine, at), dict(_people(engine, at))
     with Session(engine) as c:
-        names = skill_names(c, at)
-        people = people_at(c, at)
         first = earliest_people(c)
-        rows = c.execute(sa.select(LearningEdgeRow).where(holds(LearningEdgeRow, at))
-                         .order_by(LearningEdgeRow.id)).scalars().all()
+        rows = c.execute(sa.select(LearningEdgeRow.teacher_id, LearningEdgeRow.learner_id, LearningEdgeRow.topic_key,
+                                   LearningEdgeRow.weight, LearningEdgeRow.at)
+                         .where(holds(LearningEdgeRow, at)).order_by(LearningEdgeRow.id)).all()
     wanted_topic = names.canonical(normalise_skill(topic)) if topic else None
     edges: dict[tuple[str, str], dict] = {}
     facts = []
