@@ -129,7 +129,8 @@ SCHEMAS = {
 
 ERRORS = {
     "400": "the body is not a JSON object",
-    "401": "no bearer token, or a wrong or expired one",
+    "401": "no bearer token, or a wrong or expired one (refused on every route); "
+           "for POST /api/v1/tokens also a wrong email or password",
     "403": "the caller may not do this",
     "404": "no such thing (unknown or malformed id)",
     "409": "a rule forbids it now (slot taken, talk not open, already signed up...)",
@@ -162,14 +163,8 @@ def op(summary: str, ok: tuple[str, str | None], *, body: str | None = None, bod
     if body:
         operation["requestBody"] = {"required": body_required, "content": {JSON: {"schema": ref(body)}}}
         errors = ("400", "422", *errors)
-    if auth == "required":
-        operation["security"] = [{"bearer": []}]
-        errors = ("401", *errors)
-    elif auth == "optional":
-        operation["security"] = [{}, {"bearer": []}]
-        errors = ("401", *errors)
-    else:
-        operation["security"] = []
+    operation["security"] = {"required": [{"bearer": []}], "optional": [{}, {"bearer": []}]}.get(auth, [])
+    errors = ("401", *errors)  # a wrong or expired token is refused even where none is needed
     for error in sorted(set(errors)):
         operation["responses"][error] = _error(error)
     return operation
@@ -183,7 +178,8 @@ COMMAND_ERRORS = ("403", "404", "409", "503")
 def paths() -> dict:
     return {
         "/api/v1/openapi.json": {"get": {"summary": "this document", "security": [],
-                                         "responses": {"200": {"description": "the OpenAPI document"}}}},
+                                         "responses": {"200": {"description": "the OpenAPI document"},
+                                                       "401": _error("401")}}},
         "/api/v1/tokens": {"post": op("get a bearer token", ("201", "Token"), body="TokenRequest", auth="none")},
         "/api/v1/peers": {
             "post": op("register a peer", ("201", "Peer"), body="Registration", auth="none", errors=("409", "503")),
