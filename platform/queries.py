@@ -223,6 +223,16 @@ def feed_talks(engine: sa.Engine, peer_id: UUID | None = None) -> list:
         return c.execute(query.order_by(TalkRow.starts_at)).all()
 
 
+def peer_names(engine: sa.Engine, peer_ids: set[str]) -> dict[str, str]:
+    with Session(engine) as s:
+        return dict(s.execute(sa.select(PeerRow.id, PeerRow.name).where(PeerRow.id.in_(peer_ids))).all())
+
+
+def rooms(engine: sa.Engine) -> list[RoomRow]:
+    with Session(engine) as s:
+        return list(s.scalars(sa.select(RoomRow).order_by(RoomRow.name)))
+
+
 # --- API reads ----------------------------------------------------------------------------------
 # Flat rows of plain columns (``row.title``, ``row.speaker_name``), the same from a Session or a
 # Connection: the JSON API reads only these.

@@ -25,6 +25,8 @@ def services():
 
 @bp.route("/programme")
 def calendar():
+    if request.args.get("as_of"):
+        return calendar_as_of(request.args["as_of"])
     app = services()
     positions = app.projector.positions()
     schedule_at = (positions.get("schedule", 0), positions.get("people", 0))
@@ -49,6 +51,18 @@ def calendar():
         previous_week=first - timedelta(days=7 * weeks), next_week=first + timedelta(days=7 * weeks),
         zone=shape.programme.timezone,
     )
+
+
+def calendar_as_of(value: str):
+    """The schedule as it stood at the end of a past day (time travel over the talk history)."""
+    from commonroom.platform import directory
+
+    as_of = parse_date("as_of", value)
+    app = services()
+    talks = directory.talks_as_of(app.engine, directory.moment(as_of))
+    people = queries.peer_names(app.engine, {t.speaker_id for t in talks})
+    rooms = {room.id: room.name for room in queries.rooms(app.engine)}
+    return render_template("programme/as_of.html", as_of=as_of, talks=talks, people=people, rooms=rooms)
 
 
 def _cache() -> ReadCache:
