@@ -37,7 +37,7 @@ from commonroom.domain.skills import (
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, session_source_id
 from commonroom.projections.base import Base, Projection
-from commonroom.projections.graph import effective_time, on_day, restart_ids, utc
+from commonroom.projections.graph import add_numbered, effective_time, on_day, restart_ids, utc
 
 DECLARED, TALK_GIVEN, TALK_ATTENDED, TRADE_TAUGHT, ENDORSED = (
     "declared", "talk_given", "talk_attended", "trade_taught", "endorsement")
@@ -159,8 +159,7 @@ def add_evidence(s: Session, peer_id: UUID | str, skill: str, kind: str, source_
     row = EvidenceRow(peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
                       source_type=source_type, source_id=str(source_id), detail=detail[:300], weight=weight,
                       evidence_at=utc(evidence_at), valid_from=utc(valid_from or evidence_at), valid_to=None)
-    s.add(row)
-    return row
+    return add_numbered(s, row)
 
 
 def end_evidence(s: Session, source_id: UUID | str, at: datetime, kind: str | None = None,
@@ -222,8 +221,8 @@ class ExpertiseView(Projection):
     @handle.register
     def _(self, e: Peer.SkillWanted, s: Session) -> None:
         name_skill(s, e.skill, e.timestamp)
-        s.add(WantRow(peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill), skill=e.skill,
-                      valid_from=e.timestamp, valid_to=None))
+        add_numbered(s, WantRow(peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill), skill=e.skill,
+                                valid_from=e.timestamp, valid_to=None))
 
     @handle.register
     def _(self, e: Peer.WantedSkillDropped, s: Session) -> None:
@@ -260,9 +259,9 @@ class ExpertiseView(Projection):
     @staticmethod
     def _endorse(s: Session, e, endorser: str, endorsee: str) -> None:
         name_skill(s, e.skill, e.timestamp)
-        s.add(EndorsementRow(endorsement_id=str(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
-                             skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence,
-                             valid_from=e.timestamp, valid_to=None))
+        add_numbered(s, EndorsementRow(
+            endorsement_id=str(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
+            skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence, valid_from=e.timestamp, valid_to=None))
         detail = f"endorsed by a peer who learned from them: \u201c{e.sentence}\u201d" if e.sentence \
             else "endorsed by a peer who learned from them"
         add_evidence(s, endorsee, e.skill, ENDORSED, "endorsement", e.originator_id, detail,
@@ -281,7 +280,7 @@ class ExpertiseView(Projection):
         version = TalkVersionRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
                                  topics=",".join(e.topics), status="proposed", capacity=0, confirmed=0, waitlisted=0,
                                  valid_from=e.timestamp, valid_to=None)
-        s.add(version)
+        add_numbered(s, version)
         _batch(s).versions[version.talk_id] = version
 
     @handle.register
@@ -378,8 +377,7 @@ class ExpertiseView(Projection):
         keep = ("talk_id", "speaker_id", "title", "topics", "status", "day", "room_id", "starts_at",
                 "capacity", "confirmed", "waitlisted")
         values = {name: getattr(current, name) for name in keep} | changes
-        version = TalkVersionRow(valid_from=e.timestamp, valid_to=None, **values)
-        s.add(version)
+        version = add_numbered(s, TalkVersionRow(valid_from=e.timestamp, valid_to=None, **values))
         _batch(s).versions[version.talk_id] = version
 
     def _refresh_talk_evidence(self, s: Session, e, only: str | None = None) -> None:
