@@ -8,6 +8,18 @@ would have happened, and performs them in order while a ``DemoClock`` (the servi
 moved forward to that moment. The domain's decisions (is the slot in the future? has the talk
 started? is attendance recorded after the start?) therefore see the demo's moment.
 
+Beside the lunch talks the demo trades and mentors, through ``TradeService``, ``MentoringService``
+and ``DirectoryService`` (``_Exchanges``): a dozen trades between peers whose offered and wanted
+skills complement each other (accepted, countered, declined with a kind reason, withdrawn, paused
+and resumed, one still open, one ended with both reflections), sessions every week or two that the
+other party confirms (one disputed, the last few days' still pending), a circle of three, a
+mentoring programme (three mentors; two thriving pairs, one ended with its goals met, one silent
+for over three weeks that the health report flags, and an applicant still waiting), a few
+endorsements from people who learned from the endorsee, and "k8s" merged into "Kubernetes". They
+draw from their own random stream, so the talks' story for a seed is the same with or without
+them; where skills do not complement by chance, a peer's wants are planned to (before anyone
+registers, so the profile shows them from the start).
+
 Event timestamps follow the demo's timeline too. eventsourcing 9.5.6 stamps every new event with
 ``event_class.create_timestamp()``, a static method that every event class inherits from
 ``eventsourcing.domain.CanCreateTimestamp`` (it returns ``datetime_now_with_tzinfo()``, the real
@@ -463,7 +475,8 @@ class _Exchanges:
         self.app, self.timeline, self.summary = seeder.app, seeder.timeline, seeder.summary
         self.now, self.start = seeder.now, seeder.at_nine(seeder.first_day)
         self.organizer = seeder.organizer
-        self.peers = seeder.peers[1:]  # the organizer runs things; everyone else takes part
+        self.peers = seeder.peers[1:]  # the organizer runs the programmes (and trades); the others take part
+        self.greeters = seeder.peers[:2]  # whom the CLI invites to sign in: each takes part in a trade
         self.trading: dict[str, int] = {}  # email -> trades planned
         self.paired: set[frozenset[str]] = set()  # the emails of each pair already trading
         self.endorsed: set[tuple[str, str]] = set()  # (endorser, endorsee) emails
@@ -492,34 +505,55 @@ class _Exchanges:
             self.timeline.at(self.when(fraction), self.endorse_a_speaker)
 
     # --- trades ---------------------------------------------------------------------------------
-    def partners(self, before: datetime, story: str) -> tuple[DemoPeer, DemoPeer, str, str] | None:
+    def partners(self, before: datetime, story: str,
+                 involving: DemoPeer | None) -> tuple[DemoPeer, DemoPeer, str, str] | None:
         """(proposer, partner, offer, want): both joined before, reciprocal skills if any pair has them."""
-        ready = self.some([p for p in self.peers if p.offers and p.joined < before - timedelta(days=1)
-                           and self.trading.get(p.email, 0) < 2])
+        def free(p: DemoPeer) -> bool:
+            return p.joined < before - timedelta(days=1) and self.trading.get(p.email, 0) < 2
+
+        ready = self.some([p for p in self.seeder.peers if p.offers and free(p)])
+        if involving is not None and involving not in ready:
+            if not free(involving):
+                return None
+            ready.append(involving)  # a partner may offer nothing yet
         reciprocal, one_sided = [], []
         for a in ready:
             for b in ready:
                 if a is b or frozenset((a.email, b.email)) in self.paired:
                     continue
-                teach = [s for s in a.offers if s in b.wants]
-                learn = [s for s in b.offers if s in a.wants]
-                if not teach or (story == "countered" and len(b.offers) < 2):
+                if involving is not None and involving not in ((b,) if story == "open" else (a, b)):
+                    continue  # an open trade waits for the answer of the one it involves
+                teach = [s for s in a.offers if s in b.wants and s not in b.offers]
+                if not teach and b is involving and story == "open":  # the organizer gets an offer
+                    teach = [s for s in a.offers if s not in b.offers]  # of something they then want
+                learn = [s for s in b.offers if s in a.wants and s not in a.offers]
+                back = learn[0] if learn else next((s for s in b.offers if s not in a.offers), "")
+                if not teach or (not back and story != "one-sided"):
                     continue
-                back = learn[0] if learn else b.offers[0]
+                if story == "countered" and not [s for s in b.offers if s not in (back, *a.offers)]:
+                    continue  # the partner needs something else to teach instead
                 (reciprocal if learn else one_sided).append((a, b, teach[0], back))
         found = reciprocal or one_sided
         if not found:
             return None
         a, b, offer, want = self.rng.choice(found)
+        # planned before anyone registers, so these wants are on the profiles from the start
+        if offer not in b.wants:
+            b.wants.append(offer)
         if want not in a.wants and story != "one-sided":
-            a.wants.append(want)  # planned before anyone registers: on the profile from the start
+            a.wants.append(want)
         self.paired.add(frozenset((a.email, b.email)))
         for peer in (a, b):
             self.trading[peer.email] = self.trading.get(peer.email, 0) + 1
         return a, b, offer, "" if story == "one-sided" else want
 
     def plan_trade(self, story: str, offered: datetime) -> None:
-        found = self.partners(offered, story)
+        """The first peer invited to sign in who has no trade yet takes part, if this one can fit them;
+        the organizer is asked for the last (still open) trade."""
+        involving = [p for p in self.greeters if p.email not in self.trading]
+        if story == "open":
+            involving.insert(0, self.seeder.peers[0])
+        found = next(filter(None, (self.partners(offered, story, p) for p in [*involving, None])), None)
         if found is None:
             return
         a, b, offer, want = found
@@ -545,7 +579,7 @@ class _Exchanges:
             self.timeline.at(withdrawn, lambda: trades.withdraw(trade["id"], by=a.peer_id))
             return
         if story == "countered":
-            want = next(s for s in b.offers if s != want)
+            want = next(s for s in b.offers if s not in (want, *a.offers))
             self.timeline.at(answered, lambda w=want: trades.counter(trade["id"], w, by=b.peer_id))
             answered += self.hours(2, 30)
             self.timeline.at(answered, lambda: trades.accept(trade["id"], by=a.peer_id))

@@ -223,6 +223,15 @@ def test_a_dozen_trades_offered_accepted_declined_kindly_countered_and_one_ended
     assert {r.peer_id for r in reflections} == {ended.proposer_id, ended.partner_id}
 
 
+def test_the_peers_the_output_invites_to_sign_in_each_have_a_trade_and_ada_an_answer_to_give(demo_app):
+    ids = dict(rows(demo_app, PeerRow.email, PeerRow.id))
+    trades = rows(demo_app, TradeRow)
+    for email in ("ada@example.org", "grace@example.org"):
+        assert any(ids[email] in (t.proposer_id, t.partner_id) for t in trades), email
+    [open_trade] = [t for t in trades if t.status == "proposed"]
+    assert open_trade.partner_id == open_trade.awaiting_id == ids["ada@example.org"]
+
+
 def test_trade_partners_skills_complement_each_other(demo_app):
     skills = {tuple(r) for r in rows(demo_app, PeerSkillRow.peer_id, PeerSkillRow.kind, PeerSkillRow.skill)}
     for t in rows(demo_app, TradeRow):
