@@ -32,8 +32,12 @@ class AttendanceView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        # Every sign-up of each talk in the batch: closing a waitlist gap moves the others.
-        rows.load(SignUpRow, {str(e.originator_id) for e in events if isinstance(e, Talk.Event)})
+        # Every sign-up of a talk whose waitlist may close a gap (that moves the others); just
+        # the peer's own row for the rest (a live sign-up then reads one row, not the talk's).
+        rows.load(SignUpRow, {str(e.originator_id) for e in events if isinstance(e, Talk.Promoted)
+                              or (isinstance(e, Talk.SignUpCancelled) and e.was_waitlisted)})
+        rows.load_keys(SignUpRow, {(str(e.originator_id), str(e.peer_id)) for e in events
+                                   if isinstance(e, Talk.Event) and hasattr(e, "peer_id")})
 
     @singledispatchmethod
     def handle(self, event: object, rows: Rows) -> None:

@@ -74,7 +74,9 @@ class Projection:
     batched: ClassVar[bool] = False
 
     def prefetch(self, events: Sequence[Any], rows: "Rows") -> None:
-        """Batched views: load the rows this batch of events will touch (one query per table)."""
+        """Batched views: load the rows this batch of events will touch (one query per table).
+        ``events`` are those the view has a handler for (all of them if ``handle`` is overridden
+        by a plain method), in log order."""
 
     def reset(self, session: Session) -> None:
         """Delete every row of this view (a rebuild then replays from zero)."""
@@ -131,6 +133,19 @@ class _Table:
             chunk = wanted[i:i + 500]
             self._read(column.in_(chunk))
             self.known_groups.update(chunk)
+
+    def load_keys(self, keys: Iterable[Key]) -> None:
+        """Read the rows with these whole keys (one query); many keys: their whole groups instead
+        (a rebuild's batch touches most rows of its groups, and IN over one column is cheaper)."""
+        wanted = list({k for k in keys if k not in self.known_keys and k[0] not in self.known_groups})
+        if len(wanted) > 50:
+            self.load(k[0] for k in wanted)
+            return
+        columns = sa.tuple_(*(self.table.c[c] for c in self.pk))
+        for i in range(0, len(wanted), 300):
+            chunk = wanted[i:i + 300]
+            self._read(columns.in_(chunk))
+            self.known_keys.update(chunk)
 
     def get(self, key: Key) -> SimpleNamespace | None:
         row = self.rows.get(key)
@@ -226,6 +241,8 @@ class Rows:
 
     - ``load(Model, firsts)``: read in one query every row whose FIRST key column is in ``firsts``
       (call it from ``prefetch``; a row or group not prefetched is read on first use, one query).
+    - ``load_keys(Model, keys)``: the same for whole keys (tuples), when a view needs only some rows
+      of a group (one sign-up of a talk rather than all of them).
     - ``get(Model, key)``: the row or ``None``.
     - ``group(Model, first)``: every row whose first key column equals ``first``.
     - ``put(Model, **values)``: insert, or update the row with that key (like ``session.merge``);
@@ -253,6 +270,9 @@ class Rows:
 
     def load(self, model: type[Base], firsts: Iterable[Any]) -> None:
         self.table(model).load(firsts)
+
+    def load_keys(self, model: type[Base], keys: Iterable[tuple]) -> None:
+        self.table(model).load_keys(keys)
 
     def get(self, model: type[Base], key: Any) -> SimpleNamespace | None:
         return self.table(model).get(self._key(key))

@@ -45,9 +45,14 @@ class NotificationsView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        talks = {str(e.originator_id) for e in events if isinstance(e, Talk.Event)}
-        rows.load(AudienceRow, talks)
-        rows.load(TalkTitleRow, talks)  # notification rows are only added (``rows.add``): none to read
+        told = (Talk.Rescheduled, Talk.Cancelled, Talk.Reminded)
+        rows.load(AudienceRow, {str(e.originator_id) for e in events if isinstance(e, told)})
+        rows.load_keys(AudienceRow, {(str(e.originator_id), str(e.peer_id)) for e in events
+                                     if isinstance(e, (Talk.SignedUp, Talk.Waitlisted, Talk.SignUpCancelled,
+                                                       Talk.Promoted))})
+        rows.load(TalkTitleRow, {str(e.originator_id) for e in events
+                                 if isinstance(e, (*told, Talk.Promoted, Talk.Proposed, Talk.Revised))})
+        # notification rows are only added (``rows.add``): none to read
 
     @singledispatchmethod
     def handle(self, event: object, rows: Rows) -> None:
