@@ -291,3 +291,19 @@ def test_k8s_was_merged_into_kubernetes_so_both_offerers_rank_for_it(demo_app):
 
 def utc_date(moment: datetime) -> date:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).date()
+
+
+@pytest.mark.postgres
+def test_a_small_demo_seeds_postgresql_with_simulated_timestamps_in_log_order(pg_url):
+    app = bootstrap(pg_url)
+    try:
+        summary = seed_demo(app, peers=14, seed=2, weeks_back=5, weeks_ahead=1)
+        notifications = app.store.recorder.select_notifications(start=1, limit=100_000)
+        times = [app.store.mapper.to_domain_event(n).timestamp for n in notifications]
+        with app.engine.connect() as c:
+            trades = c.scalar(sa.select(sa.func.count()).select_from(TradeRow))
+    finally:
+        app.close()
+    assert summary.events == len(times) and trades == summary.trades > 0 and summary.mentorships > 0
+    assert times[0] < datetime.now(timezone.utc) - timedelta(weeks=5)
+    assert all(earlier <= later for earlier, later in zip(times, times[1:]))
