@@ -77,7 +77,7 @@ class AttendanceView(Projection):
     def _put(rows: Rows, e, status: str, position: int | None) -> None:
         row = rows.get(SignUpRow, (str(e.originator_id), str(e.peer_id)))
         if row is None:
-            rows.put(SignUpRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), status=status,
+            rows.add(SignUpRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), status=status,
                      position=position, attended=None, rating=None, comment="",
                      signed_up_at=e.timestamp, updated_at=e.timestamp)
         else:  # signed up again after cancelling
