@@ -475,7 +475,7 @@ class _Exchanges:
         self.app, self.timeline, self.summary = seeder.app, seeder.timeline, seeder.summary
         self.now, self.start = seeder.now, seeder.at_nine(seeder.first_day)
         self.organizer = seeder.organizer
-        self.peers = seeder.peers[1:]  # the organizer runs the programmes (and trades); the others take part
+        self.peers = seeder.peers[1:]  # all but the organizer, who runs mentoring (trades may include her)
         self.greeters = seeder.peers[:2]  # whom the CLI invites to sign in: each takes part in a trade
         self.trading: dict[str, int] = {}  # email -> trades planned
         self.paired: set[frozenset[str]] = set()  # the emails of each pair already trading
