@@ -34,7 +34,11 @@ def lock_key(group: str) -> int:
 
 @contextmanager
 def worker_lock(database_url: str, group: str, on_wait: Callable[[], None] | None = None):
-    """Hold the group's lock for the duration of the block (waiting for it if taken)."""
+    """Hold the group's lock for the duration of the block (waiting for it if taken).
+
+    Yields ``still_held()``: False once the lock's database connection is gone (the server
+    restarted), after which the caller should take the lock again.
+    """
     if is_sqlite(database_url):
         path = Path(database_url.split("://", 1)[1][1:] + f".{group}.worker.lock")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,23 +54,39 @@ def worker_lock(database_url: str, group: str, on_wait: Callable[[], None] | Non
             handle.write(str(os.getpid()))
             handle.flush()
             try:
-                yield
+                yield lambda: True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return
     import psycopg
 
     url = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         key = lock_key(group)
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
             if on_wait:
                 on_wait()
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+
+        def still_held() -> bool:
+            try:
+                conn.execute("SELECT 1")
+                return True
+            except psycopg.Error:
+                return False
+
         try:
-            yield
+            yield still_held
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            if not conn.closed:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except psycopg.Error:
+                    pass  # the server dropped the connection, and the lock with it
+
+
+class LockLost(Exception):
+    pass
 
 
 def group_projector(app: Commonroom, views: list[str] | None) -> Projector:
@@ -87,20 +107,31 @@ def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,
     projector = group_projector(app, views)
     wake = threading.Event()
     app.store.on_saved(lambda _position: wake.set())
-    with worker_lock(app.database_url, group, on_wait=on_wait):
-        log.info("projection worker holds the lock", extra={"fields": {"group": group, "pid": os.getpid()}})
-        if on_locked:
-            on_locked()
-        if not is_sqlite(app.database_url):
-            start_listener(app.database_url, app.store.recorder.channel_name, wake, stop, poll_seconds)
-        while not stop.is_set():
-            try:
-                read = projector.catch_up()
-                if read and on_progress:
-                    on_progress(read)
-            except Exception:  # database restarting: keep the lock, try again shortly
-                log.warning("catch-up failed; retrying", exc_info=True)
-                time.sleep(poll_seconds)
-            wake.wait(poll_seconds)
-            wake.clear()
+    if not is_sqlite(app.database_url):
+        start_listener(app.database_url, app.store.recorder.channel_name, wake, stop, poll_seconds)
+    while not stop.is_set():
+        try:
+            with worker_lock(app.database_url, group, on_wait=on_wait) as still_held:
+                log.info("projection worker holds the lock", extra={"fields": {"group": group, "pid": os.getpid()}})
+                if on_locked:
+                    on_locked()
+                _follow(projector, wake, stop, still_held, poll_seconds, on_progress)
+        except Exception:  # noqa: BLE001 - database restarting: take the lock again when it is back
+            log.warning("projection worker lost its database connection; retrying", exc_info=True)
+            stop.wait(poll_seconds)
 
+
+def _follow(projector: Projector, wake: threading.Event, stop: threading.Event, still_held: Callable[[], bool],
+            poll_seconds: float, on_progress: Callable[[int], None] | None) -> None:
+    while not stop.is_set():
+        if not still_held():
+            raise LockLost("the lock's connection is gone")
+        try:
+            read = projector.catch_up()
+            if read and on_progress:
+                on_progress(read)
+        except Exception:  # noqa: BLE001 - keep the lock; the next round retries from the committed position
+            log.warning("catch-up failed; retrying", exc_info=True)
+            stop.wait(poll_seconds)
+        wake.wait(poll_seconds)
+        wake.clear()

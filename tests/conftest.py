@@ -47,25 +47,25 @@ def clock() -> SettableClock:
 # --- PostgreSQL -----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pg_database_url():
-    try:
-        import psycopg
+    import psycopg
 
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+            name = f"commonroom_test_{os.getpid()}_{secrets.token_hex(3)}"
+            admin.execute(f'CREATE DATABASE "{name}"')
     except Exception as error:  # noqa: BLE001
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {error}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
-    name = f"commonroom_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+        # a fresh connection: the server may have restarted during the run (the outage test)
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=10) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @pytest.fixture

@@ -57,6 +57,7 @@ def test_a_database_outage_gives_503s_and_service_resumes_without_restarts(
     world = build_world(pg_url, clock, peers=20, talks=2, capacity=50)
     base = processes.web(workers=2)
     processes.worker()
+    wait_until(lambda: "holds the lock" in processes.log_text("worker"), 60, "the projection worker to start")
     phase = ["before"]
     seen: dict[str, Counter] = {"before": Counter(), "outage": Counter(), "after": Counter()}
     retry_hints = []
@@ -101,6 +102,5 @@ def test_a_database_outage_gives_503s_and_service_resumes_without_restarts(
     assert not [s for s in seen["after"] if s >= 500 and s != 503 or s == 0], seen
     assert processes.procs["web"].poll() is None and processes.procs["worker"].poll() is None
     # And the projection worker caught up with what was written after the outage
-    status, body, _ = http("GET", f"{base}/readyz")
     wait_until(lambda: http("GET", f"{base}/readyz")[0] == 200, 60, "the views to catch up")
     print(f"\nOUTAGE FIGURES {dict((k, dict(v)) for k, v in seen.items())} recovery {recovery_seconds:.2f}s")
