@@ -116,7 +116,8 @@ _VIEWS = ("expertise", "graph")
 
 def _positions(engine: sa.Engine) -> tuple[int, ...]:
     with engine.connect() as c:
-        found = dict(c.execute(sa.select(Tracking.name, Tracking.position).where(Tracking.name.in_(_VIEWS))).all())
+        found = dict(c.execute(
+            sa.select(Tracking.name, Tracking.position).where(Tracking.name.in_(_VIEWS))).all())
     return tuple(found.get(name, 0) for name in _VIEWS)
 
 
@@ -272,8 +273,8 @@ def _items(rows, reference: datetime) -> list[tuple[EvidenceRow, Item]]:
     return out
 
 
-_ITEM = (EvidenceRow.peer_id, EvidenceRow.skill_key, EvidenceRow.kind, EvidenceRow.detail, EvidenceRow.source_type,
-         EvidenceRow.source_id, EvidenceRow.weight, EvidenceRow.evidence_at)
+_ITEM = (EvidenceRow.peer_id, EvidenceRow.skill_key, EvidenceRow.kind, EvidenceRow.detail,
+         EvidenceRow.source_type, EvidenceRow.source_id, EvidenceRow.weight, EvidenceRow.evidence_at)
 
 
 def _evidence(engine: sa.Engine, keys: list[str], at: datetime | None) -> list:
@@ -310,8 +311,8 @@ def wanters(engine: sa.Engine, skill: str, at: datetime | None = None, departmen
         names = _names(engine, at)
         keys = names.keys_for(names.canonical(skill))
         with engine.connect() as c:
-            ids = c.execute(sa.select(WantRow.peer_id).where(WantRow.skill_key.in_(keys), holds(WantRow, at))).scalars()
-            found = set(ids)
+            found = set(c.execute(sa.select(WantRow.peer_id).where(
+                WantRow.skill_key.in_(keys), holds(WantRow, at))).scalars())
         people = _people(engine, at)
         return sorted((people[p] for p in found if p in people and people[p].active
                        and (not department or people[p].department == department)), key=lambda p: p.name)
@@ -466,15 +467,16 @@ def graph(engine: sa.Engine, at: datetime | None = None, topic: str | None = Non
           department: str | None = None) -> Graph:
     """Peers (as of ``at``) and the learning between them, aggregated per teacher -> learner."""
     found = _cached(engine, ("graph", at, topic, department), lambda: _graph(engine, at, topic, department))
-    return Graph(list(found.nodes), [dict(e, topics=list(e["topics"])) for e in found.edges], list(found.facts))
+    edges = [dict(e, topics=list(e["topics"])) for e in found.edges]
+    return Graph(list(found.nodes), edges, list(found.facts))
 
 
 def _graph(engine: sa.Engine, at: datetime | None, topic: str | None, department: str | None) -> Graph:
     names, people = _names(engine, at), dict(_people(engine, at))
     with Session(engine) as c:
         first = earliest_people(c)
-        rows = c.execute(sa.select(LearningEdgeRow.teacher_id, LearningEdgeRow.learner_id, LearningEdgeRow.topic_key,
-                                   LearningEdgeRow.weight, LearningEdgeRow.at)
+        rows = c.execute(sa.select(LearningEdgeRow.teacher_id, LearningEdgeRow.learner_id,
+                                   LearningEdgeRow.topic_key, LearningEdgeRow.weight, LearningEdgeRow.at)
                          .where(holds(LearningEdgeRow, at)).order_by(LearningEdgeRow.id)).all()
     wanted_topic = names.canonical(normalise_skill(topic)) if topic else None
     edges: dict[tuple[str, str], dict] = {}

@@ -221,8 +221,8 @@ class ExpertiseView(Projection):
     @handle.register
     def _(self, e: Peer.SkillWanted, s: Session) -> None:
         name_skill(s, e.skill, e.timestamp)
-        add_numbered(s, WantRow(peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill), skill=e.skill,
-                                valid_from=e.timestamp, valid_to=None))
+        add_numbered(s, WantRow(peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill),
+                                skill=e.skill, valid_from=e.timestamp, valid_to=None))
 
     @handle.register
     def _(self, e: Peer.WantedSkillDropped, s: Session) -> None:
@@ -261,7 +261,8 @@ class ExpertiseView(Projection):
         name_skill(s, e.skill, e.timestamp)
         add_numbered(s, EndorsementRow(
             endorsement_id=str(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
-            skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence, valid_from=e.timestamp, valid_to=None))
+            skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence,
+            valid_from=e.timestamp, valid_to=None))
         detail = f"endorsed by a peer who learned from them: \u201c{e.sentence}\u201d" if e.sentence \
             else "endorsed by a peer who learned from them"
         add_evidence(s, endorsee, e.skill, ENDORSED, "endorsement", e.originator_id, detail,
@@ -278,8 +279,8 @@ class ExpertiseView(Projection):
         for topic in e.topics:
             name_skill(s, topic, e.timestamp)
         version = TalkVersionRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
-                                 topics=",".join(e.topics), status="proposed", capacity=0, confirmed=0, waitlisted=0,
-                                 valid_from=e.timestamp, valid_to=None)
+                                 topics=",".join(e.topics), status="proposed", capacity=0, confirmed=0,
+                                 waitlisted=0, valid_from=e.timestamp, valid_to=None)
         add_numbered(s, version)
         _batch(s).versions[version.talk_id] = version
 
@@ -367,8 +368,9 @@ class ExpertiseView(Projection):
         if talk_id not in held:
             with s.no_autoflush:
                 held[talk_id] = {(row.peer_id, row.skill, row.kind): row for row in s.scalars(
-                    sa.select(EvidenceRow).where(EvidenceRow.source_id == talk_id, EvidenceRow.source_type == "talk",
-                                                 EvidenceRow.valid_to.is_(None)).order_by(EvidenceRow.id))}
+                    sa.select(EvidenceRow).where(
+                        EvidenceRow.source_id == talk_id, EvidenceRow.source_type == "talk",
+                        EvidenceRow.valid_to.is_(None)).order_by(EvidenceRow.id))}
         return held[talk_id]
 
     def _version(self, s: Session, e, **changes) -> None:
@@ -395,13 +397,17 @@ class ExpertiseView(Projection):
         ratings = [a.rating for a in came if a.rating is not None]
         weight = talk_given_weight(len(came), ratings)
         mean = f", mean rating {sum(ratings) / len(ratings):.1f}" if ratings else ""
-        learners = sorted(a.peer_id for a in came) if only is None else [only] if attendees[only].attended else []
+        if only is None:
+            learners = sorted(a.peer_id for a in came)
+        else:
+            learners = [only] if attendees[only].attended else []
         wanted = {}
         for topic in (t for t in talk.topics.split(",") if t):
             wanted[(talk.speaker_id, topic, TALK_GIVEN)] = (
                 weight, f"gave \u201c{talk.title}\u201d ({len(came)} attended{mean})")
             for learner in learners:
-                wanted[(learner, topic, TALK_ATTENDED)] = (TALK_ATTENDED_WEIGHT, f"attended \u201c{talk.title}\u201d")
+                wanted[(learner, topic, TALK_ATTENDED)] = (
+                    TALK_ATTENDED_WEIGHT, f"attended \u201c{talk.title}\u201d")
         recorded = effective_time(talk.starts_at, e.timestamp)
         current = self._open_talk_evidence(s, talk.talk_id)
         for key, row in list(current.items()):

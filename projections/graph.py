@@ -82,7 +82,8 @@ class _Batch:
 
     peers: dict[str, PeerVersionRow | None] = field(default_factory=dict)  # peer -> open version
     talks: dict[str, GraphTalkRow | None] = field(default_factory=dict)
-    edges: dict[str, dict[str, list[LearningEdgeRow]]] = field(default_factory=dict)  # talk -> learner -> open
+    # talk -> learner -> their open edges from it
+    edges: dict[str, dict[str, list[LearningEdgeRow]]] = field(default_factory=dict)
 
 
 def _batch(s: Session) -> _Batch:
@@ -215,8 +216,8 @@ class GraphView(Projection):
         current.valid_to = e.timestamp
         values = dict(name=current.name, department=current.department, active=current.active)
         values.update(changes)
-        peers[peer_id] = add_numbered(s, PeerVersionRow(peer_id=peer_id, valid_from=e.timestamp, valid_to=None,
-                                                         **values))
+        version = PeerVersionRow(peer_id=peer_id, valid_from=e.timestamp, valid_to=None, **values)
+        peers[peer_id] = add_numbered(s, version)
 
     # --- talks ----------------------------------------------------------------------------------
     @staticmethod
