@@ -151,8 +151,9 @@ def demo(if_empty: bool, peers: int, seed: int) -> None:
 
         summary = seed_demo(app, peers=peers, seed=seed, on_progress=progress)
     click.echo(f"Seeded {summary.peers} peers, {summary.talks} talks, {summary.sign_ups} sign-ups, "
-               f"{summary.attendance} attendance marks, {summary.feedback} ratings: {summary.events} events "
-               f"in {summary.seconds:.1f}s")
+               f"{summary.attendance} attendance marks, {summary.feedback} ratings, {summary.trades} trades "
+               f"({summary.sessions} sessions, {summary.circles} circle), {summary.mentorships} mentorships, "
+               f"{summary.endorsements} endorsements: {summary.events} events in {summary.seconds:.1f}s")
     click.echo(f"Sign in as {', '.join(summary.organizers)} (organizer) or any peer such as "
                f"grace@example.org; every password is {DEMO_PASSWORD!r}")
 
