@@ -214,9 +214,13 @@ def serve(host: str, port: int, workers: int) -> None:
 
         os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{host}:{port}",
                                    "--access-logfile", "-", "commonroom.platform.wsgi:app"])
+    from werkzeug.serving import run_simple
+
     from commonroom.platform.app import create_app
 
-    create_app().run(host=host, port=port, threaded=True)
+    # Flask ignores app.run() inside a flask CLI command, so serve with werkzeug directly.
+    click.echo(f"Serving Commonroom on http://{host}:{port} (Ctrl-C to stop)")
+    run_simple(host, port, create_app(), threaded=True, use_reloader=False)
 
 
 if __name__ == "__main__":  # pragma: no cover
