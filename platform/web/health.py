@@ -6,6 +6,8 @@ model is within ``READY_MAX_LAG`` events of the log's head (503 with the figures
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, current_app, jsonify
 
 bp = Blueprint("health", __name__)
@@ -28,5 +30,8 @@ def readyz():
     lag = {v.name: v.lag for v in views}
     ready = all(value <= max_lag for value in lag.values())
     body = {"status": "ready" if ready else "lagging", "database": "up",
-            "head": views[0].head if views else 0, "lag": lag}
+            "head": views[0].head if views else 0, "lag": lag,
+            # this worker process's own counters (each gunicorn worker answers for itself)
+            "process": {"pid": os.getpid(), "commands": services.stats.commands,
+                        "conflicts_retried": services.stats.conflicts_retried}}
     return jsonify(body), 200 if ready else 503

@@ -62,6 +62,15 @@ def test_two_web_processes_under_200_clients_never_overbook_and_lose_nothing(pro
     for thread in threads:
         thread.join(SECONDS + 60)
 
+    # (each web worker reports its own command and conflict counters on /readyz)
+    per_process: dict = {}
+    for _ in range(40):
+        status, body, _ = http("GET", f"{base}/readyz")
+        if body and "process" in body:
+            per_process[body["process"]["pid"]] = body["process"]
+    commands = sum(p["commands"] for p in per_process.values())
+    retried = sum(p["conflicts_retried"] for p in per_process.values())
+
     # Then no server error reached a client (503 "busy, retry" is allowed and counted)
     assert not [s for s in statuses if s >= 500 and s != 503 or s == 0], statuses
     assert sum(accepted.values()) > 0
@@ -96,7 +105,8 @@ def test_two_web_processes_under_200_clients_never_overbook_and_lose_nothing(pro
         # every accepted request has exactly its event (and no event lacks its request)
         assert events == accepted
         live = table_snapshot(checker.engine)
-        stats = {"requests": sum(statuses.values()), "statuses": dict(statuses),
+        stats = {"requests": sum(statuses.values()), "statuses": dict(statuses), "web_workers_seen": len(per_process),
+                 "commands": commands, "conflicts_retried": retried,
                  "accepted": sum(accepted.values()), "events": checker.store.max_notification_id(),
                  "lag_after": lag_after}
     finally:
