@@ -7,6 +7,7 @@ sends one character more than each ``maxLength`` and expects the 422 naming that
 from __future__ import annotations
 
 from commonroom.domain.talk import MAX_TOPICS
+from commonroom.domain.trade import MAX_SESSION_MINUTES
 
 JSON = "application/json"
 MAX_PASSWORD = 200  # PeopleService.hash_password: 8 to 200 characters
@@ -119,6 +120,20 @@ SCHEMAS = {
         "sessions": {"type": "array", "description": "in GET /trades/{trade_id} only", "items": {"type": "object"}},
     }, ("id", "proposer_id", "partner_id", "status")),
     "TradeList": obj({"trades": {"type": "array", "items": ref("Trade")}}, ("trades",)),
+    "TradeOffer": obj({
+        "to": string(format="uuid", description="the peer the trade is offered to"),
+        "offer": string(60, description="what the caller would teach"),
+        "want": string(60, description="what the caller would like to learn"), "message": string(1000),
+    }, ("to",), description="offer, want or both (a one-sided offer leaves one out)"),
+    "TradeCounter": obj({"want": string(60, 1, description="what the partner would teach instead")}, ("want",)),
+    "TradeReason": obj({"reason": string(300)}),
+    "TradeSession": obj({
+        "teacher": UUID_STRING, "learner": UUID_STRING, "topic": string(80, 1),
+        "date": string(format="date", description="the day the session took place"),
+        "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_SESSION_MINUTES},
+    }, ("teacher", "learner", "topic", "date", "minutes"),
+        description="teacher and learner are the trade's two parties"),
+    "TradeNote": obj({"note": string(2000, 1, description="seen only by the trade's two parties")}, ("note",)),
     "Ledger": obj({name: {"type": "integer"} for name in (
         "given", "received", "given_90_days", "received_90_days")} | {
         name: {"type": "object"} for name in ("given_by_skill", "received_by_skill", "per_trade")} | {
@@ -172,6 +187,9 @@ def op(summary: str, ok: tuple[str, str | None], *, body: str | None = None, bod
 
 TALK = _path("talk_id", "talk")
 PEER = _path("peer_id", "peer")
+TRADE = _path("trade_id", "trade")
+SESSION = {"name": "session_id", "in": "path", "required": True,
+           "description": "the session's number in its trade", "schema": string(8)}
 COMMAND_ERRORS = ("403", "404", "409", "503")
 
 
@@ -236,10 +254,36 @@ def paths() -> dict:
         "/api/v1/attendance/peers/{peer_id}": {"get": op(
             "a peer's sign-ups, attendance and feedback (the peer or an organizer)", ("200", "PeerAttendance"),
             errors=("403", "404"), params=(PEER,))},
-        "/api/v1/trades": {"get": op("the caller's trades of expertise", ("200", "TradeList"))},
+        "/api/v1/trades": {
+            "get": op("the caller's trades of expertise", ("200", "TradeList")),
+            "post": op("offer a trade to another peer", ("201", "Trade"), body="TradeOffer",
+                       errors=("409", "503")),
+        },
         "/api/v1/trades/{trade_id}": {"get": op(
             "one trade the caller is party to, with its sessions", ("200", "Trade"), errors=("404",),
-            params=(_path("trade_id", "trade"),))},
+            params=(TRADE,))},
+        "/api/v1/trades/{trade_id}/accept": {"post": op(
+            "accept the proposal (the party it awaits)", ("200", "Trade"), errors=COMMAND_ERRORS, params=(TRADE,))},
+        "/api/v1/trades/{trade_id}/decline": {"post": op(
+            "decline the proposal (the party it awaits)", ("200", "Trade"), body="TradeReason",
+            body_required=False, errors=COMMAND_ERRORS, params=(TRADE,))},
+        "/api/v1/trades/{trade_id}/withdraw": {"post": op(
+            "withdraw the caller's open proposal", ("200", "Trade"), errors=COMMAND_ERRORS, params=(TRADE,))},
+        "/api/v1/trades/{trade_id}/counter": {"post": op(
+            "counter the proposal with another want (the partner)", ("200", "Trade"), body="TradeCounter",
+            errors=COMMAND_ERRORS, params=(TRADE,))},
+        "/api/v1/trades/{trade_id}/sessions": {"post": op(
+            "log a session of an active trade (a party; the other confirms it)", ("201", "Trade"),
+            body="TradeSession", errors=COMMAND_ERRORS, params=(TRADE,))},
+        "/api/v1/trades/{trade_id}/sessions/{session_id}/confirm": {"post": op(
+            "confirm a session the other party logged", ("200", "Trade"), errors=COMMAND_ERRORS,
+            params=(TRADE, SESSION))},
+        "/api/v1/trades/{trade_id}/sessions/{session_id}/dispute": {"post": op(
+            "dispute a session the other party logged", ("200", "Trade"), body="TradeReason",
+            body_required=False, errors=COMMAND_ERRORS, params=(TRADE, SESSION))},
+        "/api/v1/trades/{trade_id}/notes": {"post": op(
+            "add a confidential note (the two parties only)", ("201", "Trade"), body="TradeNote",
+            errors=COMMAND_ERRORS, params=(TRADE,))},
         "/api/v1/trades/ledger": {"get": op("the caller's minutes given and received", ("200", "Ledger"))},
         "/api/v1/trades/suggestions": {"get": op("partners (or a circle) to trade with", ("200", "Suggestions"))},
     }

@@ -1,5 +1,5 @@
-"""Trades of expertise and the mentoring programme: pages (work without JavaScript) and a read-only
-JSON API under /api/v1/trades.
+"""Trades of expertise and the mentoring programme: pages (work without JavaScript) and a JSON API
+under /api/v1/trades (bearer token; every command answers with the trade as its parties see it).
 
 Confidential trade notes are shown only to the trade's two parties: organizers may open a trade's
 page (to help when asked) but never see its notes, on the pages or through the API.
@@ -13,9 +13,10 @@ from uuid import UUID
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
-from commonroom.domain.errors import DomainError, InvalidValue, NotFound
+from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, NotFound
 from commonroom.platform import trading
 from commonroom.platform.web import forms, security
+from commonroom.platform.web.api import created, json_body, json_date
 from commonroom.platform.web.security import login_required, organizer_required
 from commonroom.projections import mentoring as mentoring_view
 from commonroom.projections import trades as trades_view
@@ -381,7 +382,26 @@ def mentoring_health():
                            quiet_days=mentoring_view.QUIET_DAYS)
 
 
-# --- JSON API (read-only; bearer token) -----------------------------------------------------------
+# --- JSON API (bearer token) ----------------------------------------------------------------------
+API_FIELDS = {"partner": "to", "on": "date"}  # domain field name -> the name this API uses for it
+
+
+@api_bp.errorhandler(DomainError)
+def _api_error(error: DomainError):
+    body = {"error": str(error)}
+    if error.field:
+        body["field"] = API_FIELDS.get(error.field, error.field)
+    return jsonify(body), error.status, {"Retry-After": "1"} if error.status == 503 else {}
+
+
+@api_bp.before_request
+def _commands_need_a_token():
+    if request.method == "POST":
+        g.api_viewer, denied = api_caller()
+        return denied
+    return None
+
+
 def api_caller():
     header = request.headers.get("Authorization", "").strip()
     scheme, _, token = header.partition(" ")
@@ -418,12 +438,15 @@ def api_show(trade_id: str):
     viewer, denied = api_caller()
     if denied:
         return denied
-    row = visible_trade(trade_id, viewer)
+    return jsonify(trade_detail(visible_trade(trade_id, viewer), viewer))
+
+
+def trade_detail(row, viewer) -> dict:
     body = trade_json(row, viewer)
     body["sessions"] = [{"number": s.number, "teacher_id": s.teacher_id, "learner_id": s.learner_id,
                          "topic": s.topic, "on": s.on.isoformat(), "minutes": s.minutes, "status": s.status,
                          "replaces": s.replaces or None} for s in trades_view.sessions_of(engine(), row.id)]
-    return jsonify(body)
+    return body
 
 
 @api_bp.get("/ledger")
@@ -446,3 +469,107 @@ def api_suggestions():
     pairs = trading.suggestions_for(engine(), viewer.id)
     circles = [] if pairs else trading.circles_for(engine(), viewer.id)
     return jsonify({"pairs": [vars(p) for p in pairs], "circles": [vars(c) for c in circles]})
+
+
+# --- JSON API commands: parties only (an organizer may read a trade, never act on it) -------------
+def party_trade(trade_id: str) -> trades_view.TradeRow:
+    row = visible_trade(trade_id, g.api_viewer)
+    if not trades_view.is_party(row, g.api_viewer.id):
+        raise NotAllowed("only the two people in this trade can do that")
+    return row
+
+
+def answer_trade(trade_id, position: int, status: int = 200):
+    """Settle the change, then answer with the trade as the caller now sees it."""
+    services().settle(position)
+    body = trade_detail(visible_trade(str(trade_id), g.api_viewer), g.api_viewer)
+    if status == 201:
+        return created(body, url_for("trades_api.api_show", trade_id=str(trade_id)))
+    return jsonify(body)
+
+
+def body_text(body: dict, field: str) -> object:
+    """The field as sent; a missing one is empty text, anything not text is refused by the domain."""
+    return body.get(field, "")
+
+
+@api_bp.post("")
+def api_offer():
+    body = json_body()
+    to = forms.parse_uuid("to", body.get("to"))
+    with engine().connect() as c:
+        partner = c.execute(sa.select(PeerRow.id).where(PeerRow.id == str(to), PeerRow.active.is_(True))).first()
+    if partner is None:
+        raise InvalidValue("to", "to must be the id of someone registered here")
+    trade_id, position = services().trades.propose(
+        g.api_viewer.id, to, body_text(body, "offer"), body_text(body, "want"), body_text(body, "message"))
+    return answer_trade(trade_id, position, 201)
+
+
+@api_bp.post("/<trade_id>/accept")
+def api_accept(trade_id: str):
+    row = party_trade(trade_id)
+    return answer_trade(row.id, services().trades.accept(UUID(row.id), by=g.api_viewer.id))
+
+
+@api_bp.post("/<trade_id>/decline")
+def api_decline(trade_id: str):
+    row = party_trade(trade_id)
+    reason = body_text(json_body(required=False), "reason")
+    return answer_trade(row.id, services().trades.decline(UUID(row.id), reason, by=g.api_viewer.id))
+
+
+@api_bp.post("/<trade_id>/withdraw")
+def api_withdraw(trade_id: str):
+    row = party_trade(trade_id)
+    return answer_trade(row.id, services().trades.withdraw(UUID(row.id), by=g.api_viewer.id))
+
+
+@api_bp.post("/<trade_id>/counter")
+def api_counter(trade_id: str):
+    row = party_trade(trade_id)
+    want = body_text(json_body(), "want")
+    return answer_trade(row.id, services().trades.counter(UUID(row.id), want, by=g.api_viewer.id))
+
+
+@api_bp.post("/<trade_id>/sessions")
+def api_log_session(trade_id: str):
+    row = party_trade(trade_id)
+    body = json_body()
+    teacher_id = forms.parse_uuid("teacher", body.get("teacher"))
+    learner_id = forms.parse_uuid("learner", body.get("learner"))
+    if teacher_id == learner_id or str(learner_id) not in (row.proposer_id, row.partner_id):
+        raise InvalidValue("learner", "the learner must be the other person in the trade")
+    position = services().trades.log_session(UUID(row.id), teacher_id, body.get("topic"),
+                                             json_date("date", body.get("date")), body.get("minutes"),
+                                             by=g.api_viewer.id)
+    return answer_trade(row.id, position, 201)
+
+
+def session_of(row, session_id: str) -> str:
+    if session_id not in {s.number for s in trades_view.sessions_of(engine(), row.id)}:
+        raise NotFound("no such session")
+    return session_id
+
+
+@api_bp.post("/<trade_id>/sessions/<session_id>/confirm")
+def api_confirm_session(trade_id: str, session_id: str):
+    row = party_trade(trade_id)
+    number = session_of(row, session_id)
+    return answer_trade(row.id, services().trades.confirm_session(UUID(row.id), number, by=g.api_viewer.id))
+
+
+@api_bp.post("/<trade_id>/sessions/<session_id>/dispute")
+def api_dispute_session(trade_id: str, session_id: str):
+    row = party_trade(trade_id)
+    number = session_of(row, session_id)
+    reason = body_text(json_body(required=False), "reason")
+    return answer_trade(row.id, services().trades.dispute_session(UUID(row.id), number, reason,
+                                                                  by=g.api_viewer.id))
+
+
+@api_bp.post("/<trade_id>/notes")
+def api_add_note(trade_id: str):
+    row = party_trade(trade_id)
+    note = body_text(json_body(), "note")
+    return answer_trade(row.id, services().trades.add_note(UUID(row.id), note, by=g.api_viewer.id), 201)

@@ -137,6 +137,15 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "trades_api.api_show": {"GET": API_OWNED},  # an organizer gets it without notes (tested below)
     "trades_api.api_ledger": {"GET": API_SIGNED_IN},
     "trades_api.api_suggestions": {"GET": API_SIGNED_IN},
+    "trades_api.api_offer": {"POST": API_SIGNED_IN},
+    "trades_api.api_accept": {"POST": API_OWNER_ONLY},  # parties only: an organizer never acts on a trade
+    "trades_api.api_decline": {"POST": API_OWNER_ONLY},
+    "trades_api.api_withdraw": {"POST": API_OWNER_ONLY},
+    "trades_api.api_counter": {"POST": API_OWNER_ONLY},
+    "trades_api.api_log_session": {"POST": API_OWNER_ONLY},
+    "trades_api.api_confirm_session": {"POST": API_OWNER_ONLY},
+    "trades_api.api_dispute_session": {"POST": API_OWNER_ONLY},
+    "trades_api.api_add_note": {"POST": API_OWNER_ONLY},
 }
 
 # (endpoint, case, role) -> why it is a known hole, not yet closed (none at the moment)
@@ -158,6 +167,12 @@ FORMS = {
     ("api.schedule_talk", "POST"): lambda ids: {"day": ids["later"], "room_id": "blue-room"},
     ("api.record_attendance", "POST"): lambda ids: {"attended": {ids["bob"]: True}},
     ("api.give_feedback", "POST"): lambda ids: {"rating": 5},
+    ("trades_api.api_offer", "POST"): lambda ids: {"to": ids["bob"], "offer": "SQL"},
+    ("trades_api.api_counter", "POST"): lambda ids: {"want": "R"},
+    ("trades_api.api_log_session", "POST"): lambda ids: {"teacher": ids["ada"], "learner": ids["bob"],
+                                                         "topic": "SQL joins", "date": ids["today"],
+                                                         "minutes": 30},
+    ("trades_api.api_add_note", "POST"): lambda ids: {"note": "Bob asked for more joins"},
 }
 
 
@@ -184,7 +199,7 @@ def build_world(app) -> dict[str, str]:
     s.mentoring.apply(programme, ada, "Write Python well", "Python", "", "English", "Europe/London")
     mentorship, position = s.mentoring.pair(programme, bob, ada, by=olga)
     s.settle()
-    return {"talk_id": str(talk), "peer_id": str(ada), "trade_id": str(trade), "number": "1",
+    return {"talk_id": str(talk), "peer_id": str(ada), "trade_id": str(trade), "number": "1", "session_id": "1",
             "circle_id": str(circle), "programme_id": str(programme), "mentorship_id": str(mentorship),
             "ada": str(ada), "bob": str(bob), "eve": str(eve), "olga": str(olga),
             "today": date.today().isoformat(), "later": next_weekday(14).isoformat()}
@@ -321,7 +336,7 @@ def test_an_organizer_opens_a_trade_but_never_reads_its_notes(callers):
     # then Ada reads her note on the page and through the API
     assert NOTE in party.get(f"/trades/{party.ids['trade_id']}").get_data(as_text=True)
     mine = party.get(f"/api/v1/trades/{party.ids['trade_id']}").get_json()
-    assert [n["text"] for n in mine["notes"]] == [NOTE]
+    assert NOTE in [n["text"] for n in mine["notes"]]  # the matrix's API case added one more
     # but an organizer, who may open the trade, reads it nowhere
     page = organizer.get(f"/trades/{organizer.ids['trade_id']}")
     assert page.status_code == 200 and NOTE not in page.get_data(as_text=True)
