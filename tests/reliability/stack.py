@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from http.client import HTTPException  # (this module's own http() would shadow the package)
 from datetime import timedelta
 from pathlib import Path
 
@@ -98,13 +99,14 @@ def http(method: str, url: str, body: dict | None = None, token: str | None = No
             raw = response.read()
             return response.status, (json.loads(raw) if raw[:1] in (b"{", b"[") else None), dict(response.headers)
     except urllib.error.HTTPError as error:
-        raw = error.read()
         try:
+            raw = error.read()
             payload = json.loads(raw)
-        except ValueError:
-            payload = {"raw": raw[:200].decode(errors="replace")}
+        except (ValueError, HTTPException, OSError):
+            payload = {"raw": "unreadable body"}
         return error.code, payload, dict(error.headers)
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as error:
+    except (urllib.error.URLError, HTTPException, ConnectionError, TimeoutError, OSError) as error:
+        # status 0: no complete answer (refused, reset, or cut mid-body by a killed worker)
         return 0, {"error": repr(error)}, {}
 
 
