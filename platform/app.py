@@ -32,7 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(settings_from_env())
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _dev_secret_key(app.config["DATABASE_URL"])
+        app.config["SECRET_KEY"] = _dev_secret_key()
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
@@ -131,7 +131,7 @@ def _register_errors(app: Flask) -> None:
         return render_template("error.html", status=503, message=message), 503, {"Retry-After": "2"}
 
 
-def _dev_secret_key(database_url: str) -> str:
+def _dev_secret_key() -> str:
     """Development only: a random key kept under instance/ so sessions survive restarts."""
     path = Path("instance") / "secret_key"
     try:

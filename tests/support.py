@@ -22,3 +22,14 @@ def start_programme(services, organizer: UUID, rooms=(("Blue room", 5),), weekda
     for name, capacity in rooms:
         services.programme.change(lambda p, n=name, c=capacity: p.add_room(n, c, by=organizer), by=organizer)
     services.settle()
+
+
+def join_in_browser(page, base: str, name: str) -> None:
+    """Register ``name`` through the join form in a Playwright page and wait until signed in."""
+    page.goto(f"{base}/register")
+    page.fill("#f-name", name)
+    page.fill("#f-email", f"{name.lower().split()[0]}@example.org")
+    page.fill("#f-department", "Audit")
+    page.fill("#f-password", "correct horse")
+    page.get_by_role("button", name="Create my account").click()
+    page.get_by_role("link", name=name).wait_for()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from support import next_weekday, start_programme
+from support import join_in_browser, next_weekday, start_programme
 
 
 def an_organizer_runs_a_one_seat_programme(app) -> None:
@@ -15,23 +15,13 @@ def an_organizer_runs_a_one_seat_programme(app) -> None:
     start_programme(services, olga, rooms=(("Blue room", 1),))
 
 
-def join(page, base: str, name: str) -> None:
-    page.goto(f"{base}/register")
-    page.fill("#f-name", name)
-    page.fill("#f-email", f"{name.lower().split()[0]}@example.org")
-    page.fill("#f-department", "Audit")
-    page.fill("#f-password", "correct horse")
-    page.get_by_role("button", name="Create my account").click()
-    expect(page.get_by_role("link", name=name)).to_be_visible()
-
-
 def test_a_talk_is_scheduled_filled_waitlisted_and_the_waiting_colleague_is_promoted(live_server, new_page):
     an_organizer_runs_a_one_seat_programme(live_server.app)
     sam, bea, wes = new_page(), new_page(), new_page()
     day = next_weekday(7)
 
     # given Sam joins, proposes a talk and schedules it into a free slot
-    join(sam, live_server, "Sam Speaker")
+    join_in_browser(sam, live_server, "Sam Speaker")
     sam.goto(f"{live_server}/talks/new")
     sam.fill("#f-title", "Bayesian audits")
     sam.fill("#f-abstract", "Priors for the sceptical.")
@@ -48,14 +38,14 @@ def test_a_talk_is_scheduled_filled_waitlisted_and_the_waiting_colleague_is_prom
     expect(sam.locator("#seats-taken")).to_have_text("0/1 seats taken")
 
     # when Bea signs up she takes the only seat
-    join(bea, live_server, "Bea Early")
+    join_in_browser(bea, live_server, "Bea Early")
     bea.goto(talk_url)
     bea.get_by_role("button", name="Sign up").click()
     expect(bea.locator("#sign-up-state")).to_have_text("You're confirmed for a seat.")
     expect(bea.locator("#seats-taken")).to_have_text("1/1 seats taken")
 
     # and Wes, signing up after her, is first on the waitlist
-    join(wes, live_server, "Wes Waiting")
+    join_in_browser(wes, live_server, "Wes Waiting")
     wes.goto(talk_url)
     expect(wes.locator("#seats-taken")).to_have_text("1/1 seats taken")
     wes.get_by_role("button", name="Sign up").click()

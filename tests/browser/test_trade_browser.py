@@ -6,21 +6,14 @@ from datetime import date
 
 import pytest
 
-
-def join(page, base: str, name: str) -> None:
-    page.goto(f"{base}/register")
-    page.fill("#f-name", name)
-    page.fill("#f-email", f"{name.lower()}@example.org")
-    page.fill("#f-department", "Audit")
-    page.fill("#f-password", "correct horse")
-    page.get_by_role("button", name="Create my account").click()
+from support import join_in_browser
 
 
 @pytest.mark.browser
 def test_propose_accept_log_confirm_then_the_ledger_shows_the_minutes(live_server, new_page):
     ada, bob = new_page(), new_page()
-    join(ada, live_server, "Ada")
-    join(bob, live_server, "Bob")
+    join_in_browser(ada, live_server, "Ada")
+    join_in_browser(bob, live_server, "Bob")
     # given Ada proposes SQL for Python to Bob
     ada.get_by_role("link", name="Trades").click()
     ada.get_by_role("button", name="Propose a trade").click()
