@@ -110,11 +110,17 @@ class _Table:
         self.stored: dict[Key, dict[str, Any]] = {}  # as read from the database
         self.known_keys: set[Key] = set()  # looked up (found or not)
         self.known_groups: set[Any] = set()  # every row with this first key value is held
+        self.indexes: dict[tuple, _Index] = {}  # (column, filter) -> rows by that column's value
+        pk_column = self.table.c[self.pk[0]]
+        self.numbered = not self.composite and isinstance(pk_column.type, sa.Integer)
+        self.last_id: int | None = None  # highest surrogate id (numbered tables), once read
 
     def _hold(self, key: Key, row: SimpleNamespace) -> None:
         self.rows[key] = row
         if self.composite:
             self.groups.setdefault(key[0], {})[key] = row
+        for index in self.indexes.values():
+            index.note(row)
 
     def _read(self, where) -> None:
         for found in self.conn.execute(sa.select(self.table).where(where)).mappings():
@@ -177,6 +183,11 @@ class _Table:
 
     def add(self, values: dict[str, Any]) -> SimpleNamespace:
         full = {**self.defaults, **values}
+        if self.numbered and full[self.pk[0]] is None:
+            if self.last_id is None:
+                self.last_id = self.conn.scalar(sa.select(sa.func.max(self.table.c[self.pk[0]]))) or 0
+            self.last_id += 1
+            full[self.pk[0]] = self.last_id
         key = self.key(full)
         row = SimpleNamespace(**full)
         self._hold(key, row)
@@ -184,10 +195,20 @@ class _Table:
         return row
 
     def delete(self, key: Key) -> None:
-        if self.get(key) is not None:
+        row = self.get(key)
+        if row is not None:
             del self.rows[key]
             if self.composite:
                 del self.groups[key[0]][key]
+            for index in self.indexes.values():
+                index.forget(row)
+
+    def index(self, column: str, where: dict[str, Any]) -> _Index:
+        spec = (column, tuple(sorted(where.items())))
+        index = self.indexes.get(spec)
+        if index is None:
+            index = self.indexes[spec] = _Index(self, column, spec[1])
+        return index
 
     def flush(self) -> None:
         t, pk = self.table, self.pk
@@ -210,6 +231,7 @@ class _Table:
             self._insert(new)
         self.stored = {}  # the batch is over: this table is not to be used again
         self.rows, self.groups, self.known_keys, self.known_groups = {}, {}, set(), set()
+        self.indexes, self.last_id = {}, None
 
     _inserts: ClassVar[dict] = {}
 
@@ -231,6 +253,69 @@ class _Table:
         self.conn.exec_driver_sql(sql, params)
 
 
+class _Index:
+    """A table's held rows by the value of one (non-key) column, only those matching ``where``
+    (column -> value; ``None`` is SQL's IS NULL): e.g. a talk's open versions by ``talk_id``.
+
+    Rows come from the database (``load``: one query for many values) and from the batch itself
+    (every row held, read or added, that matches when it is held). ``find`` checks the filter and
+    the column again, so a row that stops matching (a fact closed) leaves the index for good; a row
+    changed so that it comes to match is not seen, hence: index only a column a row keeps, with a
+    filter a row may leave but never enter (``valid_to=None``).
+    """
+
+    def __init__(self, table: _Table, column: str, where: tuple[tuple[str, Any], ...]) -> None:
+        self.table, self.column, self.where = table, column, where
+        self.rows: dict[Any, list[SimpleNamespace]] = {}
+        self.loaded: set[Any] = set()
+        for row in table.rows.values():
+            self.note(row)
+
+    def matches(self, row: SimpleNamespace) -> bool:
+        values = row.__dict__
+        for column, value in self.where:
+            if values[column] != value:
+                return False
+        return True
+
+    def note(self, row: SimpleNamespace) -> None:
+        if self.matches(row):
+            self.rows.setdefault(getattr(row, self.column), []).append(row)
+
+    def forget(self, row: SimpleNamespace) -> None:
+        held = self.rows.get(getattr(row, self.column))
+        if held is not None and row in held:
+            held.remove(row)
+
+    def load(self, values: Iterable[Any]) -> None:
+        """Read the matching rows of every value not yet read (one query per 500 values)."""
+        wanted = sorted({v for v in values if v not in self.loaded}, key=str)
+        if not wanted:
+            return
+        t = self.table.table
+        where = [t.c[c].is_(None) if v is None else t.c[c] == v for c, v in self.where]
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            self.table._read(sa.and_(t.c[self.column].in_(chunk), *where))
+            self.loaded.update(chunk)
+        key = self.table.key
+        for value in wanted:  # rows read after rows the batch added: back in key order
+            held = self.rows.get(value)
+            if held is not None and len(held) > 1:
+                held.sort(key=lambda row: key(row.__dict__))
+
+    def find(self, value: Any) -> list[SimpleNamespace]:
+        if value not in self.loaded:
+            self.load([value])
+        held = self.rows.get(value)
+        if not held:
+            return []
+        found = [row for row in held if self.matches(row) and getattr(row, self.column) == value]
+        if len(found) != len(held):
+            held[:] = found
+        return found
+
+
 class Rows:
     """The rows a batch of events works on, for views with ``batched = True``.
 
@@ -250,6 +335,13 @@ class Rows:
     - ``add(Model, **values)``: insert a row whose key is new (no read; a key already stored
       fails at the flush, like ``session.add``) - for append-only tables.
     - ``delete(Model, key)``: delete the row if it exists.
+    - ``add`` on a table keyed by one integer column (a surrogate ``id``) without that key numbers
+      the row: the table's highest id (read once per batch) plus one, as the database would, so
+      versioned history rows go out in one executemany, never read back.
+    - ``load_by(Model, column, values, **where)`` / ``find(Model, column, value, **where)``: rows by
+      a column that is not the key, e.g. ``find(TalkVersionRow, "talk_id", t, valid_to=None)``: the
+      talk's open version. Only rows matching ``where`` are read; key order. See ``_Index`` for
+      what may be indexed (a column a row keeps; a filter a row may leave but not enter).
     - ``connection``: the batch's connection, for anything else (writes through it bypass the
       cache, so do not mix them with rows of the same table in one batch).
     """
@@ -288,6 +380,12 @@ class Rows:
 
     def delete(self, model: type[Base], key: Any) -> None:
         self.table(model).delete(self._key(key))
+
+    def load_by(self, model: type[Base], column: str, values: Iterable[Any], **where: Any) -> None:
+        self.table(model).index(column, where).load(values)
+
+    def find(self, model: type[Base], column: str, value: Any, **where: Any) -> list[SimpleNamespace]:
+        return self.table(model).index(column, where).find(value)
 
     def flush(self) -> None:
         for table in self._tables.values():

@@ -7,12 +7,12 @@ rows too, applied when reading (so a merge shows in every view, and as of before
 names were still apart). A fact holds from when its event was recorded (``effective_time``);
 ``evidence_at`` is when it happened (a talk's start), which the decay measures from.
 
-Speed: the handlers keep what one batch touches (each talk's current version, attendees and open
-evidence, the skill names) in ``_Batch``, held in the batch session's ``info``. A talk's rows are
-read once per batch, without autoflushing, and every change is an ORM change written in bulk when
-the batch commits. Each event still closes and opens its own facts at its own recording time (so
-"as of" still equals a rebuild from the log's prefix), but an attendance or rating event compares
-only the speaker's and that attendee's items, not the whole talk's.
+Batched (``base.Rows``): ``prefetch`` reads what a batch touches (each talk's open version, its
+attendees and open evidence, the skill names it uses) in one query per table; the handlers close
+and add facts in memory and the runner writes them in bulk (new facts numbered in memory, never
+read back). Each event still closes and opens its own facts at its own recording time (so "as of"
+still equals a rebuild from the log's prefix), but an attendance or rating event compares only
+the speaker's and that attendee's items, not the whole talk's.
 
 Trades add "taught" evidence by registering handlers that call ``add_evidence`` /
 ``end_evidence`` (kind ``trade_taught``, weight ``TRADE_TAUGHT_PER_HOUR`` x hours).
@@ -20,9 +20,9 @@ Trades add "taught" evidence by registering handlers that call ``add_evidence`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import singledispatchmethod
+from types import SimpleNamespace
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -36,8 +36,8 @@ from commonroom.domain.skills import (
 )
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, session_source_id
-from commonroom.projections.base import Base, Projection
-from commonroom.projections.graph import add_numbered, effective_time, on_day, restart_ids, utc
+from commonroom.projections.base import Base, Projection, Rows
+from commonroom.projections.graph import close, effective_time, on_day, restart_ids, utc
 
 DECLARED, TALK_GIVEN, TALK_ATTENDED, TRADE_TAUGHT, ENDORSED = (
     "declared", "talk_given", "talk_attended", "trade_taught", "endorsement")
@@ -130,187 +130,186 @@ class TalkAttendeeRow(Base):
     rating: Mapped[int | None]
 
 
-@dataclass
-class _Batch:
-    """The rows one batch (one session) works on, so each is read at most once per batch.
-
-    Every row of these tables that the handlers change goes through here, so a key missing from a
-    dict has no unflushed change and can be read from the database without flushing first.
-    """
-
-    skill_names: set[str] | None = None  # every key in skill_names, once read
-    versions: dict[str, TalkVersionRow] = field(default_factory=dict)  # talk -> its open version
-    attendees: dict[str, dict[str, TalkAttendeeRow]] = field(default_factory=dict)  # talk -> peer -> row
-    evidence: dict[str, dict[tuple[str, str, str], EvidenceRow]] = field(default_factory=dict)  # talk's open
-
-
-def _batch(s: Session) -> _Batch:
-    batch = s.info.get("expertise.batch")
-    if batch is None:
-        batch = s.info["expertise.batch"] = _Batch()
-    return batch
-
-
-def add_evidence(s: Session, peer_id: UUID | str, skill: str, kind: str, source_type: str,
+def add_evidence(rows: Rows, peer_id: UUID | str, skill: str, kind: str, source_type: str,
                  source_id: UUID | str, detail: str, weight: float, evidence_at: datetime,
-                 valid_from: datetime | None = None) -> EvidenceRow:
+                 valid_from: datetime | None = None) -> SimpleNamespace:
     """One item of evidence that ``peer_id`` knows ``skill`` (shown with its source on the page)."""
-    name_skill(s, skill, evidence_at if valid_from is None else valid_from)
-    row = EvidenceRow(peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
-                      source_type=source_type, source_id=str(source_id), detail=detail[:300], weight=weight,
-                      evidence_at=utc(evidence_at), valid_from=utc(valid_from or evidence_at), valid_to=None)
-    return add_numbered(s, row)
+    name_skill(rows, skill, evidence_at if valid_from is None else valid_from)
+    return rows.add(EvidenceRow, peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
+                    source_type=source_type, source_id=str(source_id), detail=detail[:300], weight=weight,
+                    evidence_at=utc(evidence_at), valid_from=utc(valid_from or evidence_at), valid_to=None)
 
 
-def end_evidence(s: Session, source_id: UUID | str, at: datetime, kind: str | None = None,
+def end_evidence(rows: Rows, source_id: UUID | str, at: datetime, kind: str | None = None,
                  peer_id: UUID | str | None = None, skill: str | None = None) -> int:
     """Close the open evidence of one source (optionally one kind, peer or skill)."""
-    query = sa.select(EvidenceRow).where(EvidenceRow.source_id == str(source_id), EvidenceRow.valid_to.is_(None))
-    if kind is not None:
-        query = query.where(EvidenceRow.kind == kind)
-    if peer_id is not None:
-        query = query.where(EvidenceRow.peer_id == str(peer_id))
-    if skill is not None:
-        query = query.where(EvidenceRow.skill == skill)
-    rows = list(s.scalars(query))
-    for row in rows:
-        row.valid_to = max(utc(at), utc(row.valid_from))
-    return len(rows)
+    found = [row for row in rows.find(EvidenceRow, "source_id", str(source_id), valid_to=None)
+             if (kind is None or row.kind == kind) and (peer_id is None or row.peer_id == str(peer_id))
+             and (skill is None or row.skill == skill)]
+    close(found, at)
+    return len(found)
 
 
-def name_skill(s: Session, text: str, at: datetime) -> None:
+def name_skill(rows: Rows, text: str, at: datetime) -> None:
     key = normalise_skill(text)
-    if not key:
-        return
-    batch = _batch(s)
-    if batch.skill_names is None:  # one query per batch (a few hundred keys at most)
-        with s.no_autoflush:
-            batch.skill_names = set(s.scalars(sa.select(SkillNameRow.key)))
-    if key not in batch.skill_names:
-        batch.skill_names.add(key)
-        s.add(SkillNameRow(key=key, label=text, first_seen=at))
+    if key and rows.get(SkillNameRow, key) is None:
+        rows.add(SkillNameRow, key=key, label=text, first_seen=at)
 
 
-def _close(s: Session, model, at: datetime, *where) -> None:
-    for row in s.scalars(sa.select(model).where(model.valid_to.is_(None), *where)):
-        row.valid_to = max(utc(at), utc(row.valid_from))
+def _skills_named(events) -> set[str]:
+    """The skill texts a batch's events name themselves (talk evidence names its talk's topics)."""
+    texts: set[str] = set()
+    for e in events:
+        if isinstance(e, (Peer.SkillOffered, Peer.SkillWanted, Endorsement.Given, Endorsement.Revised)):
+            texts.add(e.skill)
+        elif isinstance(e, (Talk.Proposed, Talk.Revised, Mentorship.ContactLogged)):
+            texts.update(e.topics)
+        elif isinstance(e, SkillCatalog.AliasMerged):
+            texts.update((e.alias_label, e.into_label))
+        elif isinstance(e, Trade.SessionConfirmed):
+            texts.add(e.topic)
+    return texts
 
 
 class ExpertiseView(Projection):
     name = "expertise"
     tables = [SkillNameRow, SkillAliasRow, EvidenceRow, WantRow, EndorsementRow, TalkVersionRow, TalkAttendeeRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        talks = {str(e.originator_id) for e in events if isinstance(e, Talk.Event)}
+        rows.load_by(TalkVersionRow, "talk_id", talks, valid_to=None)
+        rated = {str(e.originator_id) for e in events
+                 if isinstance(e, (Talk.AttendanceRecorded, Talk.FeedbackGiven, Talk.Revised))}
+        rows.load(TalkAttendeeRow, rated)
+        skills = _skills_named(events)
+        for talk_id in rated:  # their evidence is named after the talk's topics
+            for version in rows.find(TalkVersionRow, "talk_id", talk_id, valid_to=None):
+                skills.update(version.topics.split(","))
+        rows.load(SkillNameRow, {normalise_skill(text) for text in skills} - {""})
+        sources = rated | {str(e.originator_id) for e in events
+                           if isinstance(e, (Peer.SkillWithdrawn, Endorsement.Revised, Endorsement.Withdrawn))}
+        sources |= {str(session_source_id(e.originator_id, e.replaces)) for e in events
+                    if isinstance(e, Trade.SessionLogged) and e.replaces}
+        rows.load_by(EvidenceRow, "source_id", sources, valid_to=None)
+        leaving = {str(e.originator_id) for e in events if isinstance(e, Peer.Deactivated)}
+        rows.load_by(EvidenceRow, "peer_id", leaving, valid_to=None)
+        rows.load_by(WantRow, "peer_id", leaving | {str(e.originator_id) for e in events
+                                                    if isinstance(e, Peer.WantedSkillDropped)}, valid_to=None)
+        endorsements = {str(e.originator_id) for e in events
+                        if isinstance(e, (Endorsement.Revised, Endorsement.Withdrawn))}
+        rows.load_by(EndorsementRow, "endorsement_id", endorsements)
 
     def reset(self, session: Session) -> None:
         super().reset(session)
         restart_ids(session, self.tables)
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Not an expertise event."""
 
     # --- skills on the profile ------------------------------------------------------------------
     @handle.register
-    def _(self, e: Peer.SkillOffered, s: Session) -> None:
-        add_evidence(s, e.originator_id, e.skill, DECLARED, "profile", e.originator_id,
+    def _(self, e: Peer.SkillOffered, rows: Rows) -> None:
+        add_evidence(rows, e.originator_id, e.skill, DECLARED, "profile", e.originator_id,
                      "offered on their profile", DECLARED_WEIGHT, e.timestamp)
 
     @handle.register
-    def _(self, e: Peer.SkillWithdrawn, s: Session) -> None:
-        end_evidence(s, e.originator_id, e.timestamp, kind=DECLARED, skill=e.skill)
+    def _(self, e: Peer.SkillWithdrawn, rows: Rows) -> None:
+        end_evidence(rows, e.originator_id, e.timestamp, kind=DECLARED, skill=e.skill)
 
     @handle.register
-    def _(self, e: Peer.SkillWanted, s: Session) -> None:
-        name_skill(s, e.skill, e.timestamp)
-        add_numbered(s, WantRow(peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill),
-                                skill=e.skill, valid_from=e.timestamp, valid_to=None))
+    def _(self, e: Peer.SkillWanted, rows: Rows) -> None:
+        name_skill(rows, e.skill, e.timestamp)
+        rows.add(WantRow, peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill), skill=e.skill,
+                 valid_from=e.timestamp, valid_to=None)
 
     @handle.register
-    def _(self, e: Peer.WantedSkillDropped, s: Session) -> None:
-        _close(s, WantRow, e.timestamp, WantRow.peer_id == str(e.originator_id), WantRow.skill == e.skill)
+    def _(self, e: Peer.WantedSkillDropped, rows: Rows) -> None:
+        close([row for row in rows.find(WantRow, "peer_id", str(e.originator_id), valid_to=None)
+               if row.skill == e.skill], e.timestamp)
 
     @handle.register
-    def _(self, e: Peer.Deactivated, s: Session) -> None:
+    def _(self, e: Peer.Deactivated, rows: Rows) -> None:
         pid = str(e.originator_id)
-        _close(s, WantRow, e.timestamp, WantRow.peer_id == pid)
-        _close(s, EvidenceRow, e.timestamp, EvidenceRow.peer_id == pid, EvidenceRow.kind == DECLARED)
+        close(rows.find(WantRow, "peer_id", pid, valid_to=None), e.timestamp)
+        close([row for row in rows.find(EvidenceRow, "peer_id", pid, valid_to=None) if row.kind == DECLARED],
+              e.timestamp)
 
     # --- the catalog and endorsements -----------------------------------------------------------
     @handle.register
-    def _(self, e: SkillCatalog.AliasMerged, s: Session) -> None:
-        name_skill(s, e.alias_label, e.timestamp)
-        name_skill(s, e.into_label, e.timestamp)
-        s.merge(SkillAliasRow(alias_key=e.alias_key, into_key=e.into_key, merged_at=e.timestamp, merged_by=str(e.by)))
+    def _(self, e: SkillCatalog.AliasMerged, rows: Rows) -> None:
+        name_skill(rows, e.alias_label, e.timestamp)
+        name_skill(rows, e.into_label, e.timestamp)
+        rows.put(SkillAliasRow, alias_key=e.alias_key, into_key=e.into_key, merged_at=e.timestamp,
+                 merged_by=str(e.by))
 
     @handle.register
-    def _(self, e: Endorsement.Given, s: Session) -> None:
-        self._endorse(s, e, str(e.endorser_id), str(e.endorsee_id))
+    def _(self, e: Endorsement.Given, rows: Rows) -> None:
+        self._endorse(rows, e, str(e.endorser_id), str(e.endorsee_id))
 
     @handle.register
-    def _(self, e: Endorsement.Revised, s: Session) -> None:
-        last = s.scalars(sa.select(EndorsementRow).where(
-            EndorsementRow.endorsement_id == str(e.originator_id)).order_by(EndorsementRow.id.desc())).first()
-        self._end_endorsement(s, e)
-        self._endorse(s, e, last.endorser_id, last.endorsee_id)
+    def _(self, e: Endorsement.Revised, rows: Rows) -> None:
+        last = rows.find(EndorsementRow, "endorsement_id", str(e.originator_id))[-1]
+        self._end_endorsement(rows, e)
+        self._endorse(rows, e, last.endorser_id, last.endorsee_id)
 
     @handle.register
-    def _(self, e: Endorsement.Withdrawn, s: Session) -> None:
-        self._end_endorsement(s, e)
+    def _(self, e: Endorsement.Withdrawn, rows: Rows) -> None:
+        self._end_endorsement(rows, e)
 
     @staticmethod
-    def _endorse(s: Session, e, endorser: str, endorsee: str) -> None:
-        name_skill(s, e.skill, e.timestamp)
-        add_numbered(s, EndorsementRow(
-            endorsement_id=str(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
-            skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence,
-            valid_from=e.timestamp, valid_to=None))
+    def _endorse(rows: Rows, e, endorser: str, endorsee: str) -> None:
+        name_skill(rows, e.skill, e.timestamp)
+        rows.add(EndorsementRow, endorsement_id=str(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
+                 skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence,
+                 valid_from=e.timestamp, valid_to=None)
         detail = f"endorsed by a peer who learned from them: \u201c{e.sentence}\u201d" if e.sentence \
             else "endorsed by a peer who learned from them"
-        add_evidence(s, endorsee, e.skill, ENDORSED, "endorsement", e.originator_id, detail,
+        add_evidence(rows, endorsee, e.skill, ENDORSED, "endorsement", e.originator_id, detail,
                      ENDORSEMENT_WEIGHT, e.timestamp)
 
     @staticmethod
-    def _end_endorsement(s: Session, e) -> None:
-        _close(s, EndorsementRow, e.timestamp, EndorsementRow.endorsement_id == str(e.originator_id))
-        end_evidence(s, e.originator_id, e.timestamp)
+    def _end_endorsement(rows: Rows, e) -> None:
+        close(rows.find(EndorsementRow, "endorsement_id", str(e.originator_id), valid_to=None), e.timestamp)
+        end_evidence(rows, e.originator_id, e.timestamp)
 
     # --- talks: versions for the schedule as of, evidence for speakers and attendees ------------
     @handle.register
-    def _(self, e: Talk.Proposed, s: Session) -> None:
+    def _(self, e: Talk.Proposed, rows: Rows) -> None:
         for topic in e.topics:
-            name_skill(s, topic, e.timestamp)
-        version = TalkVersionRow(talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
-                                 topics=",".join(e.topics), status="proposed", capacity=0, confirmed=0,
-                                 waitlisted=0, valid_from=e.timestamp, valid_to=None)
-        add_numbered(s, version)
-        _batch(s).versions[version.talk_id] = version
+            name_skill(rows, topic, e.timestamp)
+        rows.add(TalkVersionRow, talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
+                 topics=",".join(e.topics), status="proposed", day=None, room_id=None, starts_at=None,
+                 capacity=0, confirmed=0, waitlisted=0, valid_from=e.timestamp, valid_to=None)
 
     @handle.register
-    def _(self, e: Talk.Revised, s: Session) -> None:
+    def _(self, e: Talk.Revised, rows: Rows) -> None:
         for topic in e.topics:
-            name_skill(s, topic, e.timestamp)
-        self._version(s, e, title=e.title, topics=",".join(e.topics))
-        self._refresh_talk_evidence(s, e)
+            name_skill(rows, topic, e.timestamp)
+        self._version(rows, e, title=e.title, topics=",".join(e.topics))
+        self._refresh_talk_evidence(rows, e)
 
     @handle.register(Talk.Scheduled)
     @handle.register(Talk.Rescheduled)
-    def _(self, e, s: Session) -> None:
-        self._version(s, e, status="scheduled", day=e.day, room_id=e.room_id, starts_at=utc(e.starts_at),
+    def _(self, e, rows: Rows) -> None:
+        self._version(rows, e, status="scheduled", day=e.day, room_id=e.room_id, starts_at=utc(e.starts_at),
                       capacity=e.capacity)
 
     @handle.register
-    def _(self, e: Talk.Withdrawn, s: Session) -> None:
-        self._version(s, e, status="withdrawn")
+    def _(self, e: Talk.Withdrawn, rows: Rows) -> None:
+        self._version(rows, e, status="withdrawn")
 
     @handle.register
-    def _(self, e: Talk.Cancelled, s: Session) -> None:
-        self._version(s, e, status="cancelled")
+    def _(self, e: Talk.Cancelled, rows: Rows) -> None:
+        self._version(rows, e, status="cancelled")
 
     @handle.register(Talk.SignedUp)
     @handle.register(Talk.Waitlisted)
     @handle.register(Talk.Promoted)
     @handle.register(Talk.SignUpCancelled)
-    def _(self, e, s: Session) -> None:
-        current = self._current(s, e)
+    def _(self, e, rows: Rows) -> None:
+        current = self._current(rows, e)
         confirmed, waitlisted = current.confirmed, current.waitlisted
         if isinstance(e, Talk.SignedUp):
             confirmed += 1
@@ -322,75 +321,50 @@ class ExpertiseView(Projection):
             waitlisted -= 1
         else:
             confirmed -= 1
-        self._version(s, e, confirmed=confirmed, waitlisted=waitlisted)
+        self._version(rows, e, current, confirmed=confirmed, waitlisted=waitlisted)
 
     @handle.register
-    def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
-        attendees = self._attendees(s, str(e.originator_id))
-        peer_id = str(e.peer_id)
-        row = attendees.get(peer_id)
+    def _(self, e: Talk.AttendanceRecorded, rows: Rows) -> None:
+        talk_id, peer_id = str(e.originator_id), str(e.peer_id)
+        row = rows.get(TalkAttendeeRow, (talk_id, peer_id))
         if row is None:
-            row = attendees[peer_id] = TalkAttendeeRow(talk_id=str(e.originator_id), peer_id=peer_id,
-                                                       attended=e.attended)
-            s.add(row)
+            rows.add(TalkAttendeeRow, talk_id=talk_id, peer_id=peer_id, attended=e.attended, rating=None)
         else:
             row.attended = e.attended
-        self._refresh_talk_evidence(s, e, only=peer_id)
+        self._refresh_talk_evidence(rows, e, only=peer_id)
 
     @handle.register
-    def _(self, e: Talk.FeedbackGiven, s: Session) -> None:
+    def _(self, e: Talk.FeedbackGiven, rows: Rows) -> None:
         peer_id = str(e.peer_id)
-        self._attendees(s, str(e.originator_id))[peer_id].rating = e.rating
-        self._refresh_talk_evidence(s, e, only=peer_id)
+        rows.get(TalkAttendeeRow, (str(e.originator_id), peer_id)).rating = e.rating
+        self._refresh_talk_evidence(rows, e, only=peer_id)
 
     @staticmethod
-    def _current(s: Session, e) -> TalkVersionRow:
-        versions, talk_id = _batch(s).versions, str(e.originator_id)
-        current = versions.get(talk_id)
-        if current is None:
-            with s.no_autoflush:
-                current = versions[talk_id] = s.scalars(sa.select(TalkVersionRow).where(
-                    TalkVersionRow.talk_id == talk_id, TalkVersionRow.valid_to.is_(None))).one()
+    def _current(rows: Rows, e) -> SimpleNamespace:
+        [current] = rows.find(TalkVersionRow, "talk_id", str(e.originator_id), valid_to=None)
         return current
 
-    @staticmethod
-    def _attendees(s: Session, talk_id: str) -> dict[str, TalkAttendeeRow]:
-        held = _batch(s).attendees
-        if talk_id not in held:
-            with s.no_autoflush:
-                held[talk_id] = {row.peer_id: row for row in s.scalars(
-                    sa.select(TalkAttendeeRow).where(TalkAttendeeRow.talk_id == talk_id))}
-        return held[talk_id]
+    _KEEP = ("talk_id", "speaker_id", "title", "topics", "status", "day", "room_id", "starts_at",
+             "capacity", "confirmed", "waitlisted")
 
-    @staticmethod
-    def _open_talk_evidence(s: Session, talk_id: str) -> dict[tuple[str, str, str], EvidenceRow]:
-        held = _batch(s).evidence
-        if talk_id not in held:
-            with s.no_autoflush:
-                held[talk_id] = {(row.peer_id, row.skill, row.kind): row for row in s.scalars(
-                    sa.select(EvidenceRow).where(
-                        EvidenceRow.source_id == talk_id, EvidenceRow.source_type == "talk",
-                        EvidenceRow.valid_to.is_(None)).order_by(EvidenceRow.id))}
-        return held[talk_id]
-
-    def _version(self, s: Session, e, **changes) -> None:
-        current = self._current(s, e)
+    def _version(self, rows: Rows, e, current: SimpleNamespace | None = None, **changes) -> None:
+        """Close the talk's open version at the event and open the next one with ``changes``."""
+        if current is None:
+            current = self._current(rows, e)
         current.valid_to = e.timestamp
-        keep = ("talk_id", "speaker_id", "title", "topics", "status", "day", "room_id", "starts_at",
-                "capacity", "confirmed", "waitlisted")
-        values = {name: getattr(current, name) for name in keep} | changes
-        version = add_numbered(s, TalkVersionRow(valid_from=e.timestamp, valid_to=None, **values))
-        _batch(s).versions[version.talk_id] = version
+        values = current.__dict__
+        rows.add(TalkVersionRow, **({name: values[name] for name in self._KEEP} | changes),
+                 valid_from=e.timestamp, valid_to=None)
 
-    def _refresh_talk_evidence(self, s: Session, e, only: str | None = None) -> None:
+    def _refresh_talk_evidence(self, rows: Rows, e, only: str | None = None) -> None:
         """Bring the talk's evidence (speaker's and attendees') in line with what its state now
         says: only the items that changed are closed and opened, the rest keep their history.
 
         ``only``: the one attendee whose attendance or rating changed; then only the speaker's
         items and that attendee's are compared (no other attendee's item can have changed).
         """
-        talk = self._current(s, e)
-        attendees = self._attendees(s, talk.talk_id)
+        talk = self._current(rows, e)
+        attendees = {row.peer_id: row for row in rows.group(TalkAttendeeRow, talk.talk_id)}
         if not attendees:
             return
         came = [a for a in attendees.values() if a.attended]
@@ -409,38 +383,41 @@ class ExpertiseView(Projection):
                 wanted[(learner, topic, TALK_ATTENDED)] = (
                     TALK_ATTENDED_WEIGHT, f"attended \u201c{talk.title}\u201d")
         recorded = effective_time(talk.starts_at, e.timestamp)
-        current = self._open_talk_evidence(s, talk.talk_id)
-        for key, row in list(current.items()):
+        current = {(row.peer_id, row.skill, row.kind): row
+                   for row in rows.find(EvidenceRow, "source_id", talk.talk_id, valid_to=None)
+                   if row.source_type == "talk"}
+        ended = []
+        for key, row in current.items():
             if only is not None and key[2] == TALK_ATTENDED and key[0] != only:
                 continue
             if wanted.get(key) == (row.weight, row.detail):
                 del wanted[key]
             else:
-                row.valid_to = max(utc(recorded), utc(row.valid_from))
-                del current[key]
+                ended.append(row)
+        close(ended, recorded)
         at = utc(talk.starts_at) or e.timestamp
         for (peer_id, topic, kind), (item_weight, detail) in wanted.items():
-            current[(peer_id, topic, kind)] = add_evidence(
-                s, peer_id, topic, kind, "talk", talk.talk_id, detail, item_weight, at, valid_from=recorded)
+            add_evidence(rows, peer_id, topic, kind, "talk", talk.talk_id, detail, item_weight, at,
+                         valid_from=recorded)
 
     # --- trades and mentoring: confirmed teaching is evidence for the teacher -------------------
     @handle.register
-    def _(self, e: Trade.SessionConfirmed, s: Session) -> None:
+    def _(self, e: Trade.SessionConfirmed, rows: Rows) -> None:
         at = on_day(e.on)
-        add_evidence(s, e.teacher_id, e.topic, TRADE_TAUGHT, "trade", session_source_id(e.originator_id, e.number),
+        add_evidence(rows, e.teacher_id, e.topic, TRADE_TAUGHT, "trade", session_source_id(e.originator_id, e.number),
                      f"taught {e.topic} in a trade ({e.minutes} min, confirmed by the learner)",
                      TRADE_TAUGHT_PER_HOUR * e.minutes / 60, at, valid_from=effective_time(at, e.timestamp))
 
     @handle.register
-    def _(self, e: Trade.SessionLogged, s: Session) -> None:
+    def _(self, e: Trade.SessionLogged, rows: Rows) -> None:
         if e.replaces:  # a correction supersedes the earlier session's evidence
-            end_evidence(s, session_source_id(e.originator_id, e.replaces), e.timestamp)
+            end_evidence(rows, session_source_id(e.originator_id, e.replaces), e.timestamp)
 
     @handle.register
-    def _(self, e: Mentorship.ContactLogged, s: Session) -> None:
+    def _(self, e: Mentorship.ContactLogged, rows: Rows) -> None:
         at = on_day(e.on)
         for topic in e.topics:
-            add_evidence(s, e.mentor_id, topic, MENTORED, "mentoring", e.originator_id,
+            add_evidence(rows, e.mentor_id, topic, MENTORED, "mentoring", e.originator_id,
                          f"mentored {topic} ({e.kind}, {e.minutes} min)",
                          TRADE_TAUGHT_PER_HOUR * e.minutes / 60 / len(e.topics), at,
                          valid_from=effective_time(at, e.timestamp))

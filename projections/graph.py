@@ -11,16 +11,17 @@ Edges are teacher -> learner, one row per source and topic. A talk attended give
 attendee. Trades and mentoring add their edges by registering handlers that call
 ``add_learning_edge`` / ``end_learning_edges``.
 
-Speed: a batch keeps the rows it touches (each peer's open version, each talk and its open edges)
-in ``_Batch``, held in the batch session's ``info``: read once per batch without autoflushing,
-changed as ORM objects, written in bulk when the batch commits.
+Batched (``base.Rows``): a batch reads the open versions and edges its events touch in one query
+per table (by ``peer_id`` / ``source_id``, only rows with ``valid_to`` NULL), closes and adds facts
+in memory, and the runner writes them in bulk; new facts are numbered in memory, never read back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import date, datetime, time, timezone
 from functools import singledispatchmethod
+from types import SimpleNamespace
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from commonroom.domain.peer import Peer
 from commonroom.domain.skills import normalise_skill
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, session_source_id
-from commonroom.projections.base import Base, Projection
+from commonroom.projections.base import Base, Projection, Rows
 
 TALK_ATTENDED = "talk_attended"
 TRADE, MENTORING = "trade", "mentoring"
@@ -75,67 +76,37 @@ class LearningEdgeRow(Base):
     valid_to: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
 
 
-@dataclass
-class _Batch:
-    """The rows one batch (one session) works on. Every change to these rows goes through here, so
-    a key missing from a dict has no unflushed change and is read without flushing first."""
-
-    peers: dict[str, PeerVersionRow | None] = field(default_factory=dict)  # peer -> open version
-    talks: dict[str, GraphTalkRow | None] = field(default_factory=dict)
-    # talk -> learner -> their open edges from it
-    edges: dict[str, dict[str, list[LearningEdgeRow]]] = field(default_factory=dict)
-
-
-def _batch(s: Session) -> _Batch:
-    batch = s.info.get("graph.batch")
-    if batch is None:
-        batch = s.info["graph.batch"] = _Batch()
-    return batch
-
-
-def add_numbered(s: Session, row: Base) -> Base:
-    """Add a row of a table keyed by a surrogate ``id``, numbered here: the table's highest id (read
-    once per batch) plus one. With the key known, a batch's inserts go out as one executemany
-    rather than one INSERT .. RETURNING per row; the numbers are those the database would give."""
-    counters = s.info.setdefault("numbered", {})
-    table = type(row)
-    if table not in counters:
-        with s.no_autoflush:
-            counters[table] = s.scalar(sa.select(sa.func.max(table.id))) or 0
-    counters[table] += 1
-    row.id = counters[table]
-    s.add(row)
-    return row
-
-
-def add_learning_edge(s: Session, teacher: UUID | str, learner: UUID | str, topic: str, at: datetime,
+def add_learning_edge(rows: Rows, teacher: UUID | str, learner: UUID | str, topic: str, at: datetime,
                       source_type: str, source_id: UUID | str, weight: float = 1.0,
-                      valid_from: datetime | None = None) -> LearningEdgeRow:
+                      valid_from: datetime | None = None) -> SimpleNamespace:
     """Record that ``teacher`` taught ``learner`` ``topic`` at ``at`` (a talk, a trade session ...)."""
-    row = LearningEdgeRow(
-        teacher_id=str(teacher), learner_id=str(learner), topic_key=normalise_skill(topic), topic=topic,
-        weight=weight, at=utc(at), source_type=source_type, source_id=str(source_id),
-        valid_from=utc(valid_from or at), valid_to=None,
-    )
-    return add_numbered(s, row)
+    return rows.add(LearningEdgeRow,
+                    teacher_id=str(teacher), learner_id=str(learner), topic_key=normalise_skill(topic),
+                    topic=topic, weight=weight, at=utc(at), source_type=source_type, source_id=str(source_id),
+                    valid_from=utc(valid_from or at), valid_to=None)
 
 
-def end_learning_edges(s: Session, source_type: str, source_id: UUID | str, at: datetime,
-                       learner: UUID | str | None = None) -> list[LearningEdgeRow]:
+def open_edges(rows: Rows, source_type: str, source_id: UUID | str) -> list[SimpleNamespace]:
+    """The open edges of one source, in id order."""
+    return [row for row in rows.find(LearningEdgeRow, "source_id", str(source_id), valid_to=None)
+            if row.source_type == source_type]
+
+
+def end_learning_edges(rows: Rows, source_type: str, source_id: UUID | str, at: datetime,
+                       learner: UUID | str | None = None) -> list[SimpleNamespace]:
     """Close the open edges of one source (optionally only one learner's); return them."""
-    query = sa.select(LearningEdgeRow).where(
-        LearningEdgeRow.source_type == source_type, LearningEdgeRow.source_id == str(source_id),
-        LearningEdgeRow.valid_to.is_(None))
+    found = open_edges(rows, source_type, source_id)
     if learner is not None:
-        query = query.where(LearningEdgeRow.learner_id == str(learner))
-    rows = list(s.scalars(query))
-    _close_edges(rows, at)
-    return rows
+        found = [row for row in found if row.learner_id == str(learner)]
+    close(found, at)
+    return found
 
 
-def _close_edges(rows: list[LearningEdgeRow], at: datetime) -> None:
-    for row in rows:
-        row.valid_to = max(utc(at), utc(row.valid_from))
+def close(facts: Iterable[SimpleNamespace], at: datetime) -> None:
+    """End facts at ``at`` (never before they began)."""
+    moment = utc(at)
+    for row in facts:
+        row.valid_to = max(moment, utc(row.valid_from))
 
 
 def restart_ids(s: Session, tables) -> None:
@@ -178,127 +149,115 @@ def utc(moment: datetime | None) -> datetime | None:
 class GraphView(Projection):
     name = "graph"
     tables = [PeerVersionRow, GraphTalkRow, LearningEdgeRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        rows.load_by(PeerVersionRow, "peer_id", {str(e.originator_id) for e in events
+                                                 if isinstance(e, (Peer.ProfileChanged, Peer.Deactivated))},
+                     valid_to=None)
+        talks = {str(e.originator_id) for e in events if isinstance(e, Talk.Event)}
+        rows.load(GraphTalkRow, talks)
+        sources = {str(e.originator_id) for e in events if isinstance(e, (Talk.Revised, Talk.AttendanceRecorded))}
+        sources |= {str(session_source_id(e.originator_id, e.replaces)) for e in events
+                    if isinstance(e, Trade.SessionLogged) and e.replaces}
+        rows.load_by(LearningEdgeRow, "source_id", sources, valid_to=None)
 
     def reset(self, session: Session) -> None:
         super().reset(session)
         restart_ids(session, self.tables)
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Not a graph event."""
 
     # --- nodes ----------------------------------------------------------------------------------
     @handle.register
-    def _(self, e: Peer.Registered, s: Session) -> None:
-        version = PeerVersionRow(peer_id=str(e.originator_id), name=e.name, department=e.department,
-                                 active=True, valid_from=e.timestamp, valid_to=None)
-        add_numbered(s, version)
-        _batch(s).peers[version.peer_id] = version
+    def _(self, e: Peer.Registered, rows: Rows) -> None:
+        rows.add(PeerVersionRow, peer_id=str(e.originator_id), name=e.name, department=e.department,
+                 active=True, valid_from=e.timestamp, valid_to=None)
 
     @handle.register
-    def _(self, e: Peer.ProfileChanged, s: Session) -> None:
-        self._new_version(s, e, name=e.name, department=e.department)
+    def _(self, e: Peer.ProfileChanged, rows: Rows) -> None:
+        self._new_version(rows, e, name=e.name, department=e.department)
 
     @handle.register
-    def _(self, e: Peer.Deactivated, s: Session) -> None:
-        self._new_version(s, e, active=False)
+    def _(self, e: Peer.Deactivated, rows: Rows) -> None:
+        self._new_version(rows, e, active=False)
 
     @staticmethod
-    def _new_version(s: Session, e, **changes) -> None:
-        peers, peer_id = _batch(s).peers, str(e.originator_id)
-        if peer_id not in peers:
-            with s.no_autoflush:
-                peers[peer_id] = s.scalars(sa.select(PeerVersionRow).where(
-                    PeerVersionRow.peer_id == peer_id, PeerVersionRow.valid_to.is_(None))).first()
-        current = peers[peer_id]
-        if current is None:
+    def _new_version(rows: Rows, e, **changes) -> None:
+        peer_id = str(e.originator_id)
+        found = rows.find(PeerVersionRow, "peer_id", peer_id, valid_to=None)
+        if not found:
             return
+        current = found[0]
         current.valid_to = e.timestamp
         values = dict(name=current.name, department=current.department, active=current.active)
         values.update(changes)
-        version = PeerVersionRow(peer_id=peer_id, valid_from=e.timestamp, valid_to=None, **values)
-        peers[peer_id] = add_numbered(s, version)
+        rows.add(PeerVersionRow, peer_id=peer_id, valid_from=e.timestamp, valid_to=None, **values)
 
     # --- talks ----------------------------------------------------------------------------------
     @staticmethod
-    def _talk(s: Session, talk_id: str) -> GraphTalkRow | None:
-        talks = _batch(s).talks
-        if talk_id not in talks:
-            with s.no_autoflush:
-                talks[talk_id] = s.get(GraphTalkRow, talk_id)
-        return talks[talk_id]
-
-    @staticmethod
-    def _open_edges(s: Session, talk_id: str) -> dict[str, list[LearningEdgeRow]]:
+    def _learners(rows: Rows, talk_id: str) -> dict[str, list[SimpleNamespace]]:
         """The talk's open attendance edges by learner."""
-        held = _batch(s).edges
-        if talk_id not in held:
-            by_learner: dict[str, list[LearningEdgeRow]] = {}
-            with s.no_autoflush:
-                for row in s.scalars(sa.select(LearningEdgeRow).where(
-                        LearningEdgeRow.source_type == TALK_ATTENDED, LearningEdgeRow.source_id == talk_id,
-                        LearningEdgeRow.valid_to.is_(None)).order_by(LearningEdgeRow.id)):
-                    by_learner.setdefault(row.learner_id, []).append(row)
-            held[talk_id] = by_learner
-        return held[talk_id]
+        by_learner: dict[str, list[SimpleNamespace]] = {}
+        for row in open_edges(rows, TALK_ATTENDED, talk_id):
+            by_learner.setdefault(row.learner_id, []).append(row)
+        return by_learner
 
     @handle.register
-    def _(self, e: Talk.Proposed, s: Session) -> None:
-        talk_id = str(e.originator_id)
-        talk = self._talk(s, talk_id)
-        if talk is None:
-            talk = _batch(s).talks[talk_id] = GraphTalkRow(talk_id=talk_id)
-            s.add(talk)
-        talk.speaker_id, talk.topics, talk.starts_at = str(e.speaker_id), ",".join(e.topics), None
+    def _(self, e: Talk.Proposed, rows: Rows) -> None:
+        rows.put(GraphTalkRow, talk_id=str(e.originator_id), speaker_id=str(e.speaker_id),
+                 topics=",".join(e.topics), starts_at=None)
 
     @handle.register(Talk.Scheduled)
     @handle.register(Talk.Rescheduled)
-    def _(self, e, s: Session) -> None:
-        self._talk(s, str(e.originator_id)).starts_at = utc(e.starts_at)
+    def _(self, e, rows: Rows) -> None:
+        rows.get(GraphTalkRow, str(e.originator_id)).starts_at = utc(e.starts_at)
 
     @handle.register
-    def _(self, e: Talk.Revised, s: Session) -> None:
-        talk = self._talk(s, str(e.originator_id))
+    def _(self, e: Talk.Revised, rows: Rows) -> None:
+        talk = rows.get(GraphTalkRow, str(e.originator_id))
         talk.topics = ",".join(e.topics)
-        edges = self._open_edges(s, talk.talk_id)
+        edges = self._learners(rows, talk.talk_id)
         learners = sorted(edges)
         for learner in learners:
-            _close_edges(edges.pop(learner), e.timestamp)
+            close(edges[learner], e.timestamp)
         for learner in learners:
-            self._attended(s, talk, learner, e.timestamp)
+            self._attended(rows, talk, learner, e.timestamp)
 
     @handle.register
-    def _(self, e: Talk.AttendanceRecorded, s: Session) -> None:
-        talk = self._talk(s, str(e.originator_id))
+    def _(self, e: Talk.AttendanceRecorded, rows: Rows) -> None:
+        talk = rows.get(GraphTalkRow, str(e.originator_id))
         learner = str(e.peer_id)
-        _close_edges(self._open_edges(s, talk.talk_id).pop(learner, []), e.timestamp)
+        end_learning_edges(rows, TALK_ATTENDED, talk.talk_id, e.timestamp, learner=learner)
         if e.attended:
-            self._attended(s, talk, learner, e.timestamp)
+            self._attended(rows, talk, learner, e.timestamp)
 
-    def _attended(self, s: Session, talk: GraphTalkRow, learner: str, recorded_at: datetime) -> None:
+    @staticmethod
+    def _attended(rows: Rows, talk, learner: str, recorded_at: datetime) -> None:
         topics = [t for t in talk.topics.split(",") if t]
-        self._open_edges(s, talk.talk_id)[learner] = [
-            add_learning_edge(s, talk.speaker_id, learner, topic, utc(talk.starts_at) or recorded_at,
+        for topic in topics:
+            add_learning_edge(rows, talk.speaker_id, learner, topic, utc(talk.starts_at) or recorded_at,
                               TALK_ATTENDED, talk.talk_id, weight=1.0 / len(topics),
                               valid_from=effective_time(talk.starts_at, recorded_at))
-            for topic in topics]
 
     # --- trades and mentoring -------------------------------------------------------------------
     @handle.register
-    def _(self, e: Trade.SessionConfirmed, s: Session) -> None:
+    def _(self, e: Trade.SessionConfirmed, rows: Rows) -> None:
         at = on_day(e.on)
-        add_learning_edge(s, e.teacher_id, e.learner_id, e.topic, at, TRADE,
+        add_learning_edge(rows, e.teacher_id, e.learner_id, e.topic, at, TRADE,
                           session_source_id(e.originator_id, e.number), weight=e.minutes / 60,
                           valid_from=effective_time(at, e.timestamp))
 
     @handle.register
-    def _(self, e: Trade.SessionLogged, s: Session) -> None:
+    def _(self, e: Trade.SessionLogged, rows: Rows) -> None:
         if e.replaces:  # a correction: the corrected session no longer stands
-            end_learning_edges(s, TRADE, session_source_id(e.originator_id, e.replaces), e.timestamp)
+            end_learning_edges(rows, TRADE, session_source_id(e.originator_id, e.replaces), e.timestamp)
 
     @handle.register
-    def _(self, e: Mentorship.ContactLogged, s: Session) -> None:
+    def _(self, e: Mentorship.ContactLogged, rows: Rows) -> None:
         at = on_day(e.on)
         for topic in e.topics:
-            add_learning_edge(s, e.mentor_id, e.mentee_id, topic, at, MENTORING, e.originator_id,
+            add_learning_edge(rows, e.mentor_id, e.mentee_id, topic, at, MENTORING, e.originator_id,
                               weight=e.minutes / 60 / len(e.topics), valid_from=effective_time(at, e.timestamp))
