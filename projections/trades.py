@@ -14,10 +14,10 @@ from functools import singledispatchmethod
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
-from commonroom.projections.base import Base, Projection
+from commonroom.projections.base import Base, Projection, Rows
 from commonroom.projections.people import PeerRow
 
 LEDGER_WINDOW_DAYS = 90
@@ -94,135 +94,141 @@ class CircleMemberRow(Base):
 class TradesView(Projection):
     name = "trades"
     tables = [TradeRow, TradeSessionRow, TradeNoteRow, TradeReflectionRow, TradingProfileRow, CircleMemberRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        trades = {str(e.originator_id) for e in events if isinstance(e, Trade.Event)}
+        rows.load(TradeRow, trades)
+        rows.load(TradeSessionRow, {str(e.originator_id) for e in events if isinstance(e, (
+            Trade.SessionLogged, Trade.SessionConfirmed, Trade.SessionDisputed))})
+        rows.load(TradeReflectionRow, {str(e.originator_id) for e in events
+                                       if isinstance(e, (Trade.Ended, Trade.Reflected))})
+        rows.load(TradingProfileRow, {str(e.peer_id) for e in events if isinstance(e, TradingProfile.Started)})
+        rows.load_by(TradingProfileRow, "profile_id", {str(e.originator_id) for e in events
+                                                       if isinstance(e, TradingProfile.Event)})
+        rows.load(CircleMemberRow, {str(e.originator_id) for e in events if isinstance(e, TradeCircle.Event)})
+        # notes are only added (``rows.add``): none to read
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Not a trade event."""
 
     @handle.register
-    def _(self, e: Trade.Offered, s: Session) -> None:
-        s.merge(TradeRow(
-            id=str(e.originator_id), proposer_id=str(e.proposer_id), partner_id=str(e.partner_id),
-            offer=e.offer,
-            want=e.want, message=e.message, status="proposed", awaiting_id=str(e.partner_id), countered=False,
-            decline_reason="", proposed_at=e.timestamp, updated_at=e.timestamp,
-        ))
+    def _(self, e: Trade.Offered, rows: Rows) -> None:
+        rows.put(TradeRow,
+                 id=str(e.originator_id), proposer_id=str(e.proposer_id), partner_id=str(e.partner_id),
+                 offer=e.offer, want=e.want, message=e.message, status="proposed", awaiting_id=str(e.partner_id),
+                 countered=False, decline_reason="", proposed_at=e.timestamp, updated_at=e.timestamp)
 
-    def _trade(self, s: Session, e) -> TradeRow:
-        row = s.get(TradeRow, str(e.originator_id))
+    @staticmethod
+    def _trade(rows: Rows, e):
+        row = rows.get(TradeRow, str(e.originator_id))
         row.updated_at = e.timestamp
         return row
 
     @handle.register
-    def _(self, e: Trade.Countered, s: Session) -> None:
-        row = self._trade(s, e)
+    def _(self, e: Trade.Countered, rows: Rows) -> None:
+        row = self._trade(rows, e)
         row.want, row.countered, row.awaiting_id = e.want, True, row.proposer_id
 
     @handle.register
-    def _(self, e: Trade.Accepted, s: Session) -> None:
-        self._trade(s, e).status = "active"
+    def _(self, e: Trade.Accepted, rows: Rows) -> None:
+        self._trade(rows, e).status = "active"
 
     @handle.register
-    def _(self, e: Trade.Declined, s: Session) -> None:
-        row = self._trade(s, e)
+    def _(self, e: Trade.Declined, rows: Rows) -> None:
+        row = self._trade(rows, e)
         row.status, row.decline_reason = "declined", e.reason
 
     @handle.register
-    def _(self, e: Trade.Withdrawn, s: Session) -> None:
-        self._trade(s, e).status = "withdrawn"
+    def _(self, e: Trade.Withdrawn, rows: Rows) -> None:
+        self._trade(rows, e).status = "withdrawn"
 
     @handle.register
-    def _(self, e: Trade.Paused, s: Session) -> None:
-        self._trade(s, e).status = "paused"
+    def _(self, e: Trade.Paused, rows: Rows) -> None:
+        self._trade(rows, e).status = "paused"
 
     @handle.register
-    def _(self, e: Trade.Resumed, s: Session) -> None:
-        self._trade(s, e).status = "active"
+    def _(self, e: Trade.Resumed, rows: Rows) -> None:
+        self._trade(rows, e).status = "active"
 
     @handle.register
-    def _(self, e: Trade.Ended, s: Session) -> None:
-        self._trade(s, e).status = "ended"
-        s.merge(TradeReflectionRow(trade_id=str(e.originator_id), peer_id=str(e.by), text=e.reflection))
+    def _(self, e: Trade.Ended, rows: Rows) -> None:
+        self._trade(rows, e).status = "ended"
+        rows.put(TradeReflectionRow, trade_id=str(e.originator_id), peer_id=str(e.by), text=e.reflection)
 
     @handle.register
-    def _(self, e: Trade.Reflected, s: Session) -> None:
-        s.merge(TradeReflectionRow(trade_id=str(e.originator_id), peer_id=str(e.by), text=e.reflection))
+    def _(self, e: Trade.Reflected, rows: Rows) -> None:
+        rows.put(TradeReflectionRow, trade_id=str(e.originator_id), peer_id=str(e.by), text=e.reflection)
 
     @handle.register
-    def _(self, e: Trade.NoteAdded, s: Session) -> None:
-        s.merge(TradeNoteRow(event_id=f"{e.originator_id}:{e.originator_version}",
-                             trade_id=str(e.originator_id),
-                             author_id=str(e.by), text=e.text, written_at=e.timestamp))
+    def _(self, e: Trade.NoteAdded, rows: Rows) -> None:
+        rows.add(TradeNoteRow, event_id=f"{e.originator_id}:{e.originator_version}", trade_id=str(e.originator_id),
+                 author_id=str(e.by), text=e.text, written_at=e.timestamp)
 
     @handle.register
-    def _(self, e: Trade.SessionLogged, s: Session) -> None:
+    def _(self, e: Trade.SessionLogged, rows: Rows) -> None:
         if e.replaces:
-            s.get(TradeSessionRow, (str(e.originator_id), e.replaces)).status = "superseded"
-        s.merge(TradeSessionRow(
-            trade_id=str(e.originator_id), number=e.number, teacher_id=str(e.teacher_id),
-            learner_id=str(e.learner_id), logged_by=str(e.by), topic=e.topic, on=e.on, minutes=e.minutes,
-            status="pending", replaces=e.replaces, dispute_reason="",
-        ))
+            rows.get(TradeSessionRow, (str(e.originator_id), e.replaces)).status = "superseded"
+        rows.put(TradeSessionRow,
+                 trade_id=str(e.originator_id), number=e.number, teacher_id=str(e.teacher_id),
+                 learner_id=str(e.learner_id), logged_by=str(e.by), topic=e.topic, on=e.on, minutes=e.minutes,
+                 status="pending", replaces=e.replaces, dispute_reason="")
 
     @handle.register
-    def _(self, e: Trade.SessionConfirmed, s: Session) -> None:
-        s.get(TradeSessionRow, (str(e.originator_id), e.number)).status = "confirmed"
+    def _(self, e: Trade.SessionConfirmed, rows: Rows) -> None:
+        rows.get(TradeSessionRow, (str(e.originator_id), e.number)).status = "confirmed"
 
     @handle.register
-    def _(self, e: Trade.SessionDisputed, s: Session) -> None:
-        row = s.get(TradeSessionRow, (str(e.originator_id), e.number))
+    def _(self, e: Trade.SessionDisputed, rows: Rows) -> None:
+        row = rows.get(TradeSessionRow, (str(e.originator_id), e.number))
         row.status, row.dispute_reason = "disputed", e.reason
 
     # --- trading profiles -------------------------------------------------------------------------
     @handle.register
-    def _(self, e: TradingProfile.Started, s: Session) -> None:
-        s.merge(TradingProfileRow(peer_id=str(e.peer_id), profile_id=str(e.originator_id),
-                                  current_position="",
-                                  desired_position="", opted_out=False, max_active_trades=3))
+    def _(self, e: TradingProfile.Started, rows: Rows) -> None:
+        rows.put(TradingProfileRow, peer_id=str(e.peer_id), profile_id=str(e.originator_id), current_position="",
+                 desired_position="", opted_out=False, max_active_trades=3)
 
     @staticmethod
-    def _profile_of(s: Session, e) -> TradingProfileRow:
-        return s.scalars(sa.select(TradingProfileRow).where(
-            TradingProfileRow.profile_id == str(e.originator_id))).one()
+    def _profile_of(rows: Rows, e):
+        [row] = rows.find(TradingProfileRow, "profile_id", str(e.originator_id))
+        return row
 
     @handle.register
-    def _(self, e: TradingProfile.PositionsStated, s: Session) -> None:
-        row = self._profile_of(s, e)
+    def _(self, e: TradingProfile.PositionsStated, rows: Rows) -> None:
+        row = self._profile_of(rows, e)
         row.current_position, row.desired_position = e.current, e.desired
 
     @handle.register
-    def _(self, e: TradingProfile.OptOutChanged, s: Session) -> None:
-        self._profile_of(s, e).opted_out = e.opted_out
+    def _(self, e: TradingProfile.OptOutChanged, rows: Rows) -> None:
+        self._profile_of(rows, e).opted_out = e.opted_out
 
     @handle.register
-    def _(self, e: TradingProfile.MaxActiveTradesSet, s: Session) -> None:
-        self._profile_of(s, e).max_active_trades = e.limit
+    def _(self, e: TradingProfile.MaxActiveTradesSet, rows: Rows) -> None:
+        self._profile_of(rows, e).max_active_trades = e.limit
 
     # --- circles ----------------------------------------------------------------------------------
     @handle.register
-    def _(self, e: TradeCircle.Suggested, s: Session) -> None:
+    def _(self, e: TradeCircle.Suggested, rows: Rows) -> None:
         for position, (member, skill) in enumerate(zip(e.members, e.skills)):
-            s.merge(CircleMemberRow(circle_id=str(e.originator_id), position=position, peer_id=str(member),
-                                    teaches=skill, accepted=False, status="proposed"))
-
-    def _members(self, s: Session, e) -> list[CircleMemberRow]:
-        query = sa.select(CircleMemberRow).where(CircleMemberRow.circle_id == str(e.originator_id))
-        return list(s.scalars(query))
+            rows.put(CircleMemberRow, circle_id=str(e.originator_id), position=position, peer_id=str(member),
+                     teaches=skill, accepted=False, status="proposed")
 
     @handle.register
-    def _(self, e: TradeCircle.Accepted, s: Session) -> None:
-        for row in self._members(s, e):
+    def _(self, e: TradeCircle.Accepted, rows: Rows) -> None:
+        for row in rows.group(CircleMemberRow, str(e.originator_id)):
             if row.peer_id == str(e.by):
                 row.accepted = True
 
     @handle.register
-    def _(self, e: TradeCircle.Formed, s: Session) -> None:
-        for row in self._members(s, e):
+    def _(self, e: TradeCircle.Formed, rows: Rows) -> None:
+        for row in rows.group(CircleMemberRow, str(e.originator_id)):
             row.status = "active"
 
     @handle.register
-    def _(self, e: TradeCircle.Declined, s: Session) -> None:
-        for row in self._members(s, e):
+    def _(self, e: TradeCircle.Declined, rows: Rows) -> None:
+        for row in rows.group(CircleMemberRow, str(e.originator_id)):
             row.status = "declined"
 
 
