@@ -9,10 +9,10 @@ from functools import singledispatchmethod
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.mentoring import MentoringProgramme, Mentorship
-from commonroom.projections.base import Base, Projection
+from commonroom.projections.base import Base, Projection, Rows
 
 QUIET_DAYS = 21
 
@@ -70,64 +70,70 @@ class MentoringContactRow(Base):
 class MentoringView(Projection):
     name = "mentoring"
     tables = [MentoringProgrammeRow, MentoringMemberRow, MentorshipRow, MentoringContactRow]
+    batched = True
+
+    def prefetch(self, events, rows: Rows) -> None:
+        rows.load(MentoringProgrammeRow, {str(e.originator_id) for e in events
+                                          if isinstance(e, MentoringProgramme.Started)})
+        rows.load_keys(MentoringMemberRow, {
+            (str(e.originator_id), str(e.mentee_id if hasattr(e, "mentee_id") else e.peer_id)) for e in events
+            if isinstance(e, (MentoringProgramme.MentorJoined, MentoringProgramme.Applied,
+                              MentoringProgramme.Paired, MentoringProgramme.Released))})
+        rows.load(MentorshipRow, {str(e.originator_id) for e in events if isinstance(e, Mentorship.Event)})
+        # contacts are only added (``rows.add``): none to read
 
     @singledispatchmethod
-    def handle(self, event: object, s: Session) -> None:
+    def handle(self, event: object, rows: Rows) -> None:
         """Not a mentoring event."""
 
     @handle.register
-    def _(self, e: MentoringProgramme.Started, s: Session) -> None:
-        s.merge(MentoringProgrammeRow(id=str(e.originator_id), name=e.name, description=e.description,
-                                      started_at=e.timestamp))
+    def _(self, e: MentoringProgramme.Started, rows: Rows) -> None:
+        rows.put(MentoringProgrammeRow, id=str(e.originator_id), name=e.name, description=e.description,
+                 started_at=e.timestamp)
 
     @handle.register
-    def _(self, e: MentoringProgramme.MentorJoined, s: Session) -> None:
-        s.merge(MentoringMemberRow(
-            programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentor",
-            skills=json.dumps(e.skills),
-            goals="", background=e.background, languages=json.dumps(e.languages), timezone=e.timezone,
-            capacity=e.capacity, paired=False))
+    def _(self, e: MentoringProgramme.MentorJoined, rows: Rows) -> None:
+        rows.put(MentoringMemberRow,
+                 programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentor",
+                 skills=json.dumps(e.skills), goals="", background=e.background,
+                 languages=json.dumps(e.languages), timezone=e.timezone, capacity=e.capacity, paired=False)
 
     @handle.register
-    def _(self, e: MentoringProgramme.Applied, s: Session) -> None:
-        s.merge(MentoringMemberRow(
-            programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentee",
-            skills=json.dumps(e.needs),
-            goals=e.goals, background=e.background, languages=json.dumps(e.languages), timezone=e.timezone,
-            capacity=0, paired=False))
+    def _(self, e: MentoringProgramme.Applied, rows: Rows) -> None:
+        rows.put(MentoringMemberRow,
+                 programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentee",
+                 skills=json.dumps(e.needs), goals=e.goals, background=e.background,
+                 languages=json.dumps(e.languages), timezone=e.timezone, capacity=0, paired=False)
 
     @handle.register
-    def _(self, e: MentoringProgramme.Paired, s: Session) -> None:
-        row = s.get(MentoringMemberRow, (str(e.originator_id), str(e.mentee_id)))
-        row.paired = True
+    def _(self, e: MentoringProgramme.Paired, rows: Rows) -> None:
+        rows.get(MentoringMemberRow, (str(e.originator_id), str(e.mentee_id))).paired = True
 
     @handle.register
-    def _(self, e: MentoringProgramme.Released, s: Session) -> None:
-        row = s.get(MentoringMemberRow, (str(e.originator_id), str(e.mentee_id)))
-        if row is not None:
-            s.delete(row)
+    def _(self, e: MentoringProgramme.Released, rows: Rows) -> None:
+        rows.delete(MentoringMemberRow, (str(e.originator_id), str(e.mentee_id)))
 
     @handle.register
-    def _(self, e: Mentorship.Started, s: Session) -> None:
-        s.merge(MentorshipRow(
-            id=str(e.originator_id), programme_id=str(e.programme_id), mentor_id=str(e.mentor_id),
-            mentee_id=str(e.mentee_id), started_on=e.started_on, last_contact_on=None, contacts=0, minutes=0,
-            active=True, outcome="", summary=""))
+    def _(self, e: Mentorship.Started, rows: Rows) -> None:
+        rows.put(MentorshipRow,
+                 id=str(e.originator_id), programme_id=str(e.programme_id), mentor_id=str(e.mentor_id),
+                 mentee_id=str(e.mentee_id), started_on=e.started_on, last_contact_on=None, contacts=0, minutes=0,
+                 active=True, outcome="", summary="")
 
     @handle.register
-    def _(self, e: Mentorship.ContactLogged, s: Session) -> None:
-        s.merge(MentoringContactRow(event_id=f"{e.originator_id}:{e.originator_version}",
-                                    mentorship_id=str(e.originator_id), logged_by=str(e.by), on=e.on,
-                                    minutes=e.minutes, kind=e.kind, note=e.note))
-        row = s.get(MentorshipRow, str(e.originator_id))
+    def _(self, e: Mentorship.ContactLogged, rows: Rows) -> None:
+        rows.add(MentoringContactRow, event_id=f"{e.originator_id}:{e.originator_version}",
+                 mentorship_id=str(e.originator_id), logged_by=str(e.by), on=e.on, minutes=e.minutes,
+                 kind=e.kind, note=e.note)
+        row = rows.get(MentorshipRow, str(e.originator_id))
         row.contacts += 1
         row.minutes += e.minutes
         if row.last_contact_on is None or e.on > row.last_contact_on:
             row.last_contact_on = e.on
 
     @handle.register
-    def _(self, e: Mentorship.Ended, s: Session) -> None:
-        row = s.get(MentorshipRow, str(e.originator_id))
+    def _(self, e: Mentorship.Ended, rows: Rows) -> None:
+        row = rows.get(MentorshipRow, str(e.originator_id))
         row.active, row.outcome, row.summary = False, e.outcome, e.summary
 
 
