@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -214,43 +215,84 @@ class _Table:
         t, pk = self.table, self.pk
         gone = [{"_k_" + c: v for c, v in zip(pk, key)} for key in self.stored if key not in self.rows]
         new, changed = [], []
-        for key, row in self.rows.items():
+        if not self.stored:  # nothing was read (a rebuild's first batch, append-only tables)
+            new = [row.__dict__ for row in self.rows.values()]
+        for key, row in self.rows.items() if self.stored else ():
             values = row.__dict__
             before = self.stored.get(key)
             if before is None:
                 new.append(values)
             elif values != before:
                 changed.append({**values, **{"_k_" + c: v for c, v in zip(pk, key)}})
-        match = sa.and_(*(t.c[c] == sa.bindparam("_k_" + c, type_=t.c[c].type) for c in pk))
         if gone:
-            self.conn.execute(sa.delete(t).where(match), gone)
+            self._write("delete", gone)
         if changed:
-            values = {c: sa.bindparam(c, type_=t.c[c].type) for c in self.columns}
-            self.conn.execute(sa.update(t).where(match).values(values), changed)
+            self._write("update", changed)
         if new:
-            self._insert(new)
+            self._write("insert", new)
         self.stored = {}  # the batch is over: this table is not to be used again
         self.rows, self.groups, self.known_keys, self.known_groups = {}, {}, set(), set()
         self.indexes, self.last_id = {}, None
 
-    _inserts: ClassVar[dict] = {}
+    _plans: ClassVar[dict] = {}
 
-    def _insert(self, new: list[dict[str, Any]]) -> None:
-        """One executemany straight to the driver, the values converted as SQLAlchemy would:
-        its per-row parameter handling cost more than the rest of a rebuild's writes."""
+    def _statement(self, kind: str) -> sa.Executable:
+        t, pk = self.table, self.pk
+        if kind == "insert":
+            return sa.insert(t)
+        match = sa.and_(*(t.c[c] == sa.bindparam("_k_" + c, type_=t.c[c].type) for c in pk))
+        if kind == "delete":
+            return sa.delete(t).where(match)
+        return sa.update(t).where(match).values({c: sa.bindparam(c, type_=t.c[c].type) for c in self.columns})
+
+    def _write(self, kind: str, params: list[dict[str, Any]]) -> None:
+        """One executemany straight to the driver, the values converted as SQLAlchemy would (a
+        column at a time, and only the columns whose type converts): its per-row parameter handling
+        cost more than the rest of a rebuild's writes."""
         dialect = self.conn.dialect
-        plan = self._inserts.get((self.table, dialect.name))
+        plan = self._plans.get((self.table, dialect.name, kind))
         if plan is None:
-            compiled = sa.insert(self.table).compile(dialect=dialect)
+            compiled = self._statement(kind).compile(dialect=dialect)
             names = list(compiled.positiontup) if compiled.positional else list(compiled.params)
-            converters = [(name, self.table.c[name].type._cached_bind_processor(dialect)) for name in names]
-            plan = self._inserts[(self.table, dialect.name)] = (str(compiled), compiled.positional, converters)
-        sql, positional, converters = plan
-        if positional:
-            params = [tuple(v[n] if f is None else f(v[n]) for n, f in converters) for v in new]
-        else:
-            params = [{n: v[n] if f is None else f(v[n]) for n, f in converters} for v in new]
-        self.conn.exec_driver_sql(sql, params)
+            columns = [self.table.c[name.removeprefix("_k_")] for name in names]
+            converters = [(i, _bind_processor(column.type, dialect)) for i, column in enumerate(columns)]
+            plan = self._plans[(self.table, dialect.name, kind)] = (
+                str(compiled), compiled.positional, names,
+                operator.itemgetter(*names) if len(names) > 1 else (lambda values: (values[names[0]],)),
+                [(i, f) for i, f in converters if f is not None])
+        sql, positional, names, get, converters = plan
+        columns = list(zip(*map(get, params)))
+        for i, convert in converters:
+            columns[i] = map(convert, columns[i])
+        rows = list(zip(*columns))
+        self.conn.exec_driver_sql(sql, rows if positional else [dict(zip(names, row)) for row in rows])
+
+
+def _sqlite_datetime(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLite's DATETIME bind processor ('YYYY-MM-DD HH:MM:SS.ffffff', the wall time, any offset
+    dropped) in one C call for a datetime rather than a format over a dict; ``fallback`` otherwise."""
+    def process(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) is datetime:
+            return (value if value.tzinfo is None else value.replace(tzinfo=None)).isoformat(" ", "microseconds")
+        return fallback(value)
+    return process
+
+
+def _bind_processor(type_: sa.types.TypeEngine, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy does to a value of ``type_`` on its way to the driver (None: nothing)."""
+    impl = type_.dialect_impl(dialect)
+    decorator = impl if isinstance(impl, sa.types.TypeDecorator) else None
+    if decorator is not None:
+        impl = decorator.impl_instance.dialect_impl(dialect)
+    if type(impl) is not sqlite.DATETIME or impl._storage_format != sqlite.DATETIME._storage_format:
+        return type_._cached_bind_processor(dialect)
+    process = _sqlite_datetime(impl.bind_processor(dialect))
+    if decorator is None:
+        return process
+    before = decorator.process_bind_param
+    return lambda value: process(before(value, dialect))
 
 
 class _Index:
