@@ -58,7 +58,7 @@ class Projection:
     - ``batched = False`` (the default, the original one): ``handle(event, session)`` gets the
       batch's ORM ``Session``. Simple, but every ``s.get`` miss, ``s.merge`` and autoflushing query
       is a round trip per event: a few hundred events a second.
-    - ``batched = True`` (the fast one, used by people, schedule, attendance, notifications):
+    - ``batched = True`` (the fast one, used by every view of the app):
       ``handle(event, rows)`` gets a ``Rows`` (below), the batch's rows held in memory. Before the
       handlers run, ``prefetch(events, rows)`` names the keys the batch will touch so each table is
       read with one query (``rows.load(Model, ids)``); handlers then read and change plain row
