@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from commonroom.domain.copying import FastCopy
 from commonroom.domain.errors import DomainError
 
 
@@ -18,7 +19,7 @@ def lunch_day_id(day: date) -> UUID:
     return uuid5(NAMESPACE_URL, f"commonroom:lunchday:{day.isoformat()}")
 
 
-class LunchDay(Aggregate):
+class LunchDay(FastCopy, Aggregate):
     @staticmethod
     def create_id(day: date) -> UUID:
         return lunch_day_id(day)

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from commonroom.domain.copying import FastCopy
 from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, require_text
 from commonroom.domain.peer import check_timezone
 
@@ -60,7 +61,7 @@ def validate_application(goals: object, needs: object, background: object, langu
                 timezone=check_timezone(timezone))
 
 
-class MentoringProgramme(Aggregate):
+class MentoringProgramme(FastCopy, Aggregate):
     @event("Started")
     def __init__(self, name: str, description: str, by: UUID) -> None:
         self.name, self.description = name, description
@@ -128,7 +129,7 @@ class MentoringProgramme(Aggregate):
         self.applications.pop(str(mentee_id), None)
 
 
-class Mentorship(Aggregate):
+class Mentorship(FastCopy, Aggregate):
     @event("Started")
     def __init__(self, id: UUID, programme_id: UUID, mentor_id: UUID,  # noqa: A002
                  mentee_id: UUID, started_on: date, topics: list[str], by: UUID) -> None:

@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from eventsourcing.domain import Aggregate, event
 
+from commonroom.domain.copying import FastCopy
 from commonroom.domain.errors import DomainError, InvalidValue, require_text
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -28,7 +29,7 @@ def check_timezone(tz: object) -> str:
     return text
 
 
-class Peer(Aggregate):
+class Peer(FastCopy, Aggregate):
     """A person who can speak, attend, teach and learn."""
 
     class Registered(Aggregate.Created):
@@ -140,7 +141,7 @@ class Peer(Aggregate):
             raise PeerInactive("this account has been deactivated")
 
 
-class EmailClaim(Aggregate):
+class EmailClaim(FastCopy, Aggregate):
     """One per normalised email: its deterministic id makes a second claim conflict in the store."""
 
     @staticmethod

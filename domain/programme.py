@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate, event
 
+from commonroom.domain.copying import FastCopy
 from commonroom.domain.errors import DomainError, InvalidValue, NotFound, require_text
 from commonroom.domain.peer import check_timezone
 
@@ -25,7 +26,7 @@ def room_slug(name: str) -> str:
     return ROOM_ID_RE.sub("-", name.lower()).strip("-")[:40] or "room"
 
 
-class Programme(Aggregate):
+class Programme(FastCopy, Aggregate):
     """The one lunch-talk programme of the organisation (a singleton with a fixed id)."""
 
     @staticmethod

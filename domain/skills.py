@@ -17,6 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from commonroom.domain.copying import FastCopy
 from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, require_text
 
 CATALOG_ID = uuid5(NAMESPACE_URL, "commonroom:skill-catalog")
@@ -72,7 +73,7 @@ def resolve(key: str, aliases: dict[str, str]) -> str:
     return key
 
 
-class SkillCatalog(Aggregate):
+class SkillCatalog(FastCopy, Aggregate):
     """The organisation's skill vocabulary: which names are aliases of which."""
 
     @staticmethod
@@ -103,7 +104,7 @@ def endorsement_id(endorser_id: UUID, endorsee_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"commonroom:endorsement:{endorser_id}:{endorsee_id}")
 
 
-class Endorsement(Aggregate):
+class Endorsement(FastCopy, Aggregate):
     """``endorser`` vouches for one skill of ``endorsee`` (one endorsement per pair, revisable)."""
 
     @staticmethod

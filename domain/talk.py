@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from commonroom.domain.copying import FastCopy
 from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, require_text
 
 PROPOSED, SCHEDULED, WITHDRAWN, CANCELLED = "proposed", "scheduled", "withdrawn", "cancelled"
@@ -38,7 +39,7 @@ def validate_proposal(title: object, abstract: object, topics: object) -> tuple[
     )
 
 
-class Talk(Aggregate):
+class Talk(FastCopy, Aggregate):
     @event("Proposed")
     def __init__(self, speaker_id: UUID, title: str, abstract: str, topics: list[str], by: UUID) -> None:
         self.speaker_id, self.title, self.abstract, self.topics = speaker_id, title, abstract, topics

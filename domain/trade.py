@@ -14,6 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from commonroom.domain.copying import FastCopy
 from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, require_text
 
 PROPOSED, ACTIVE, PAUSED = "proposed", "active", "paused"
@@ -40,7 +41,7 @@ def validate_session(topic: object, on: object, minutes: object) -> tuple[str, d
     return topic, on, minutes
 
 
-class Trade(Aggregate):
+class Trade(FastCopy, Aggregate):
     @event("Offered")  # not "Proposed": a trade must never pass for a talk where event names are compared
     def __init__(self, proposer_id: UUID, partner_id: UUID, offer: str, want: str, message: str,
                  by: UUID) -> None:
@@ -273,7 +274,7 @@ def trading_profile_id(peer_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"commonroom:trading-profile:{peer_id}")
 
 
-class TradingProfile(Aggregate):
+class TradingProfile(FastCopy, Aggregate):
     """What matching needs to know about one peer beyond their skills (one per peer)."""
 
     @staticmethod
@@ -317,7 +318,7 @@ class TradingProfile(Aggregate):
         self.max_active_trades = limit
 
 
-class TradeCircle(Aggregate):
+class TradeCircle(FastCopy, Aggregate):
     """A cycle of 3 or 4 peers: members[i] teaches skills[i] to members[i+1] (the last to the first).
 
     It forms only when every member accepts; any member declining closes it.
