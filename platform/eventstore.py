@@ -22,6 +22,7 @@ from commonroom.domain.programme import Programme
 from commonroom.domain.skills import Endorsement, SkillCatalog
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
+from commonroom.platform.groupcommit import GroupCommitter
 
 
 # The web layer sets this per request; every event saved meanwhile records it as metadata
@@ -97,6 +98,7 @@ class EventStore(Application):
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
         super().__init__(env=env)
+        self.group_commit = GroupCommitter(self.events.put)
 
     def construct_env(self, name: str, env: Any = None):  # type: ignore[override]
         # Only our explicit settings: never read the process environment here (one composition root).
@@ -112,11 +114,19 @@ class EventStore(Application):
         transcoder.register(TimeAsISO())
 
     def _record(self, processing_event):  # type: ignore[override]
+        # Runs in the saving thread: the request id is this thread's even when another thread's
+        # group commit writes the events.
         request_id = REQUEST_ID.get()
         if request_id:
             for domain_event in processing_event.events:
                 object.__setattr__(domain_event, "request_id", request_id)
-        return super()._record(processing_event)
+        if processing_event.tracking is not None or processing_event.saved_kwargs:
+            return super()._record(processing_event)
+        recordings = self.group_commit.record(processing_event.events)
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        return recordings
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(max_notification_id)`` after every save in this process."""

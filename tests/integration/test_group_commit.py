@@ -1,0 +1,149 @@
+"""Group commit: saves made at the same moment share one transaction, each keeps its own outcome.
+
+The groups are made deterministic by holding the first leader's write until the other threads
+have queued (a gate around the real ``put``), never by timing.
+"""
+
+from __future__ import annotations
+
+import threading
+from copy import deepcopy
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import RecordConflictError
+
+from commonroom.domain.peer import Peer
+from commonroom.platform.eventstore import REQUEST_ID
+from commonroom.platform.groupcommit import GroupCommitter
+
+
+def a_new_peer(name: str) -> Peer:
+    peer_id = uuid4()
+    return Peer(id=peer_id, name=name, email=f"{name.lower()}@example.org", department="Audit",
+                timezone="UTC", password_hash="", by=peer_id)
+
+
+class Gate:
+    """Wraps the store's real ``put``: the first call waits until ``open()``; every call is logged."""
+
+    def __init__(self, put) -> None:
+        self.put, self.calls = put, []
+        self.first = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, events):
+        self.calls.append(len(events))
+        if len(self.calls) == 1:
+            self.first.set()
+            self.opened.wait(10)
+        return self.put(events)
+
+
+def saving_threads(store, aggregates, request_ids=None) -> tuple[list, dict]:
+    outcomes: dict[int, object] = {}
+
+    def save(i, aggregate):
+        token = REQUEST_ID.set(request_ids[i]) if request_ids else None
+        try:
+            outcomes[i] = store.save(aggregate)
+        except Exception as error:  # noqa: BLE001 - the test looks at it
+            outcomes[i] = error
+        finally:
+            if token is not None:
+                REQUEST_ID.reset(token)
+
+    return [threading.Thread(target=save, args=(i, a)) for i, a in enumerate(aggregates)], outcomes
+
+
+def queued(committer: GroupCommitter, n: int) -> bool:
+    with committer._cond:
+        return len(committer._queue) >= n
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    done = threading.Event()
+    for _ in range(int(timeout / 0.005)):
+        if condition():
+            return
+        done.wait(0.005)
+    raise AssertionError("condition not reached")
+
+
+def one_then_the_rest_together(store, gate: Gate, threads) -> None:
+    """The first thread's save is being written while the others queue up; then let it finish."""
+    threads[0].start()
+    assert gate.first.wait(10)
+    for t in threads[1:]:
+        t.start()
+    wait_until(lambda: queued(store.group_commit, len(threads) - 1))
+    gate.opened.set()
+    for t in threads:
+        t.join(10)
+
+
+@pytest.fixture
+def gated(services):
+    store = services.store
+    gate = Gate(store.events.put)
+    store.group_commit = GroupCommitter(gate)
+    return store, gate
+
+
+def test_saves_queued_behind_a_write_go_to_the_database_in_one_transaction(gated):
+    store, gate = gated
+    peers = [a_new_peer(f"Peer{i}") for i in range(5)]
+    threads, outcomes = saving_threads(store, peers, request_ids=[f"req-{i}" for i in range(5)])
+    # given one save being written and four more arriving meanwhile, when the first finishes
+    one_then_the_rest_together(store, gate, threads)
+    # then the four were written together, in one call of the store's put
+    assert gate.calls == [1, 4]
+    assert store.group_commit.stats.as_dict() == {"transactions": 2, "saves": 5, "retried_alone": 0,
+                                                   "largest_group": 4}
+    # and each save got the recordings of its own events, with their notification ids
+    for i, peer in enumerate(peers):
+        recordings = outcomes[i]
+        assert [r.domain_event.originator_id for r in recordings] == [peer.id]
+        stored = store.recorder.select_notifications(start=recordings[0].notification.id, limit=1)[0]
+        assert stored.originator_id == peer.id
+    # and every event keeps the request id of the thread that saved it, not the leader's
+    for i, peer in enumerate(peers):
+        event = next(iter(store.events.get(peer.id)))
+        assert event.request_id == f"req-{i}"
+    # and the aggregates load as saved
+    assert {store.repository.get(p.id).name for p in peers} == {f"Peer{i}" for i in range(5)}
+
+
+def test_a_conflict_in_a_group_fails_only_the_save_that_conflicts(gated):
+    store, gate = gated
+    first, stale_source = a_new_peer("First"), a_new_peer("Stale")
+    gate.opened.set()
+    store.save(stale_source)  # version 1 stored
+    gate.calls.clear()
+    gate.opened.clear()
+    gate.first.clear()
+    # a stale copy that will try to write version 2 after another save already wrote it
+    stale = deepcopy(store.repository.get(stale_source.id))
+    winner = store.repository.get(stale_source.id)
+    winner.change_profile("Winner", winner.email, winner.department, winner.timezone, by=winner.id)
+    stale.change_profile("Loser", stale.email, stale.department, stale.timezone, by=stale.id)
+    others = [a_new_peer(f"Other{i}") for i in range(3)]
+    threads, outcomes = saving_threads(store, [first, winner, stale, *others])
+    one_then_the_rest_together(store, gate, threads)
+    # then the group's shared transaction failed as a whole, and each save was written on its own
+    assert gate.calls[:2] == [1, 5]
+    errors = [i for i, outcome in outcomes.items() if isinstance(outcome, Exception)]
+    assert len(errors) == 1 and isinstance(outcomes[errors[0]], RecordConflictError)
+    # exactly one of the two writers of version 2 won, and everyone else was saved
+    assert store.repository.get(stale_source.id).name in ("Winner", "Loser")
+    for peer in [first, *others]:
+        assert store.repository.get(peer.id).version == 1
+    assert store.group_commit.stats.retried_alone == 5
+
+
+def test_an_idle_store_writes_a_save_at_once_in_its_own_transaction(services):
+    # no waiting for company: the first save is the leader and writes straight away
+    store = services.store
+    before = store.group_commit.stats.transactions
+    store.save(a_new_peer("Alone"))
+    assert store.group_commit.stats.transactions == before + 1
