@@ -18,7 +18,7 @@ import commonroom.templates
 from commonroom.domain.errors import DomainError
 from commonroom.platform.bootstrap import bootstrap, settings_from_env
 from commonroom.platform.eventstore import REQUEST_ID
-from commonroom.platform.web import security
+from commonroom.platform.web import consistency, security
 
 log = logging.getLogger("commonroom.web")
 
@@ -71,6 +71,7 @@ def _register_hooks(app: Flask) -> None:
         g.request_id = (request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16])[:64]
         g.request_token = REQUEST_ID.set(g.request_id)
         g.started = time.perf_counter()
+        consistency.settle_for_session()  # before reading the peer: a just-registered one must be there
         security.load_session_peer()
         security.check_csrf()
 

@@ -47,6 +47,22 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def views_url(database_url: str) -> str:
+    """Where the read models live. On PostgreSQL: the events' database. On SQLite: a file of their
+    own beside the events' (``x.sqlite3`` -> ``x.views.sqlite3``). SQLite has one writer per
+    file; sharing it, every projection batch held up every event save behind it. The views are
+    derived data: delete their file and a rebuild (``commonroom projections rebuild``, or simply
+    starting the app) makes them again from the events, exactly once (rows and tracking share the
+    views' file and commit together)."""
+    if not is_sqlite(database_url):
+        return database_url
+    prefix, path = database_url.split("://", 1)
+    if path in ("", "/", "/:memory:"):
+        raise ValueError("SQLite needs a file (sqlite:///path/to/commonroom.sqlite3), not memory")
+    file = Path(path[1:])
+    return f"{prefix}:///{file.with_name(file.stem + '.views' + (file.suffix or '.sqlite3'))}"
+
+
 def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
     """SQLAlchemy engine on the same database as the events.
 
@@ -118,12 +134,20 @@ class Commonroom:
 
     def settle(self, position: int | None = None) -> None:
         """Read-your-writes: make the read models reflect everything up to ``position``."""
+        if position is not None and self.has_reached(position):
+            return
         if self.inline_projections:
             self.projector.catch_up()
         elif position and not self.projector.wait_for(position, timeout=self.settle_timeout):
             # The projection worker is behind or down: project here rather than show stale data.
             # Safe: batches lock the tracking rows, so this never doubles the worker's work.
             self.projector.catch_up(until=position)
+
+    def has_reached(self, position: int) -> bool:
+        """True when this process has seen every view reach ``position`` (no query: positions only
+        move forward, so a position once reached stays reached; False just means "go and look")."""
+        reached = self.projector._reached
+        return reached is not None and reached >= position
 
     def start_following(self) -> None:
         if self._follower is None:
@@ -166,8 +190,8 @@ def schema_lock(database_url: str):
 
 def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None = None,
               inline_projections: bool = True, batch_size: int = 1000) -> Commonroom:
-    write_engine = make_engine(database_url, immediate=True)
-    read_engine = make_engine(database_url)
+    write_engine = make_engine(views_url(database_url), immediate=True)
+    read_engine = make_engine(views_url(database_url))
     views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView()]
     views += [ExpertiseView(), GraphView()]
     with schema_lock(database_url):
@@ -175,6 +199,7 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
         projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size,
                               read_engine=read_engine)
         projector.setup()
+        _forget_views_of_other_events(projector)
     clock = clock or Clock()
     locks, stats = KeyedLocks(), CommandStats()
     app = Commonroom(
@@ -190,37 +215,41 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
     return app
 
 
+def _forget_views_of_other_events(projector: Projector) -> None:
+    """A SQLite views file that has read further than the events file holds (the events file was
+    replaced, say by restoring a backup) describes other events: empty it, so it is rebuilt from
+    these events. Exactly-once tracking alone would silently skip them."""
+    positions = projector.positions()
+    head = projector.head()
+    ahead = [name for name, position in positions.items() if position > head]
+    if ahead:
+        log.warning("read models are ahead of the event log (%s > %s): rebuilding them from the events",
+                    max(positions.values()), head)
+        projector.rebuild(ahead)
+
+
 class Follower(threading.Thread):
-    """Keeps the read models following the log: woken in-process after each save, by
-    PostgreSQL's LISTEN/NOTIFY for saves made elsewhere, and by a poll as a fallback."""
+    """Keeps the read models following the log from inside a web process: the projection worker
+    loop (``platform.worker.run_worker``) on a thread. Like the worker it first takes the views'
+    lock, so of several web processes (gunicorn workers) one projects and the rest stand by,
+    instead of all of them queueing for SQLite's one write lock with the same work. The one that
+    projects is woken in-process after its own saves, by LISTEN/NOTIFY on PostgreSQL, and by a
+    short poll for other processes' saves on SQLite (one cheap query)."""
 
     POLL_SECONDS = 1.0
+    SQLITE_POLL_SECONDS = 0.02
 
     def __init__(self, app: Commonroom) -> None:
         super().__init__(name="commonroom-follower", daemon=True)
         self.app = app
-        self.wake = threading.Event()
         self.stopping = threading.Event()
-        app.store.on_saved(lambda _position: self.wake.set())
 
     def stop(self) -> None:
         self.stopping.set()
-        self.wake.set()
         self.join(timeout=5)
 
     def run(self) -> None:
-        if not is_sqlite(self.app.database_url):
-            from commonroom.platform.listen import start_listener
+        from commonroom.platform.worker import run_worker
 
-            start_listener(self.app.database_url, self.app.store.recorder.channel_name, self.wake, self.stopping,
-                           self.POLL_SECONDS)
-        while not self.stopping.is_set():
-            self.wake.wait(self.POLL_SECONDS)
-            self.wake.clear()
-            if self.stopping.is_set():
-                break
-            try:
-                self.app.projector.catch_up()
-            except Exception:  # keep following; the next wake retries from the committed position
-                log.exception("projection catch-up failed")
-                self.stopping.wait(self.POLL_SECONDS)
+        poll = self.SQLITE_POLL_SECONDS if is_sqlite(self.app.database_url) else self.POLL_SECONDS
+        run_worker(self.app, None, self.stopping, poll_seconds=poll)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
 from commonroom.domain.errors import DomainError
+from commonroom.platform.web.consistency import after_command
 from commonroom.projections.people import PeerRow
 
 bp = Blueprint("auth", __name__)
@@ -79,9 +80,9 @@ def register():
             )
         except DomainError as error:
             return render_template("auth/register.html", form=form, error=error), error.status
-        services().settle(result.position)
         session.clear()
         session["peer_id"] = str(result.peer_id)
+        after_command(result.position)
         return redirect(safe_next(request.args.get("next")))
     return render_template("auth/register.html", form=form, error=None)
 

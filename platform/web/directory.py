@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, re
 from commonroom.domain.errors import DomainError, InvalidValue
 from commonroom.domain.skills import HALF_LIFE_DAYS
 from commonroom.platform import directory as d
+from commonroom.platform.web.consistency import after_command
 from commonroom.platform.web.security import login_required, organizer_required
 
 bp = Blueprint("directory", __name__)
@@ -71,7 +72,7 @@ def merge_alias():
                                                     by=g.peer.id)
     except DomainError as error:
         return render_directory(error=error, status=error.status)
-    services().settle(position)
+    after_command(position)
     flash(f"\u201c{request.form['alias']}\u201d now counts as \u201c{request.form['into']}\u201d.")
     return redirect(url_for("directory.index", q=request.form["into"]), 303)
 
@@ -103,7 +104,7 @@ def endorse(peer_id: str):
                                                 request.form.get("sentence", ""))
     except DomainError as error:
         return render_profile(peer_id, error=error, status=error.status)
-    services().settle(position)
+    after_command(position)
     flash("Thank you: your endorsement is on their profile.")
     return redirect(url_for("directory.profile", peer_id=peer_id), 303)
 

@@ -12,6 +12,7 @@ from commonroom.domain.errors import DomainError, InvalidValue
 from commonroom.domain.programme import WEEKDAY_NAMES, Programme, check_capacity
 from commonroom.platform import queries
 from commonroom.platform.readcache import ReadCache
+from commonroom.platform.web.consistency import after_command
 from commonroom.platform.web.forms import parse_date, parse_int, parse_time
 from commonroom.platform.web.security import organizer_required
 
@@ -95,7 +96,7 @@ def organize_action(action: str):
         position, message = handler(request.form, g.peer.id)
     except DomainError as error:
         return render_organize(action, error)
-    services().settle(position)
+    after_command(position)
     flash(message)
     return redirect(url_for("programme.organize"), 303)
 

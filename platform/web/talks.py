@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, NotFound
 from commonroom.platform import queries
+from commonroom.platform.web.consistency import after_command
 from commonroom.platform.web.forms import parse_date, parse_int, parse_uuid
 from commonroom.platform.web.security import login_required
 
@@ -43,7 +44,7 @@ def parse_slot(value: object) -> tuple[date, str]:
 
 
 def done(position: int, message: str, target: str):
-    services().settle(position)
+    after_command(position)
     flash(message)
     return redirect(target, 303)
 
@@ -217,8 +218,12 @@ def cancel_sign_up(talk_id: str):
 
 
 def seat_action(talk_id: str, command: Callable[[UUID, UUID], int], message: str):
-    talk = talk_or_404(talk_id).TalkRow
-    return button(lambda: command(UUID(talk.id), g.peer.id), message, url_for("talks.show", talk_id=talk.id))
+    # No read-model lookup first: the command loads the talk itself (404 when there is none).
+    try:
+        talk = UUID(talk_id)
+    except ValueError:
+        abort(404, "there is no such talk")
+    return button(lambda: command(talk, g.peer.id), message, url_for("talks.show", talk_id=str(talk)))
 
 
 @bp.route("/talks/<talk_id>/attendance", methods=["POST"])

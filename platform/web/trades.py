@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, NotFound
 from commonroom.platform import trading
 from commonroom.platform.web import forms, security
+from commonroom.platform.web.consistency import after_command
 from commonroom.platform.web.api import created, json_body, json_date
 from commonroom.platform.web.security import login_required, organizer_required
 from commonroom.projections import mentoring as mentoring_view
@@ -98,7 +99,7 @@ def new():
                 g.peer.id, UUID(partner.id), form.get("offer"), form.get("want"), form.get("message"))
         except DomainError as error:
             return render_template("trades/new.html", form=form, error=error, partner=partner), error.status
-        services().settle(position)
+        after_command(position)
         return redirect(url_for("trades.show", trade_id=trade_id))
     return render_template("trades/new.html", form=form, error=None, partner=partner)
 
@@ -149,7 +150,7 @@ def run_trade_command(row, failed: str, command):
         context = trade_context(row, g.peer)
         return render_template("trades/show.html", **context, form=request.form, error=error,
                                failed=failed), error.status
-    services().settle(position)
+    after_command(position)
     return redirect(url_for("trades.show", trade_id=row.id))
 
 
@@ -214,7 +215,7 @@ def propose_circle():
     except DomainError as error:
         return render_template("trades/suggestions.html", pairs=[], circles=[], form=request.form,
                                error=error), error.status
-    services().settle(position)
+    after_command(position)
     return redirect(url_for("trades.index") + f"#circle-{circle_id}")
 
 
@@ -228,7 +229,7 @@ def answer_circle(circle_id: str, action: str):
         position = services().trades.decline_circle(circle, request.form.get("reason", ""), by=g.peer.id)
     else:
         raise NotFound("no such action")
-    services().settle(position)
+    after_command(position)
     return redirect(url_for("trades.index") + f"#circle-{circle_id}")
 
 
@@ -245,7 +246,7 @@ def profile():
                 forms.parse_int("max_active_trades", form.get("max_active_trades")))
         except DomainError as error:
             return render_template("trades/profile.html", form=form, error=error), error.status
-        services().settle(position)
+        after_command(position)
         return redirect(url_for("trades.profile"))
     form = {"current_position": row.current_position if row else "",
             "desired_position": row.desired_position if row else "",
@@ -263,7 +264,7 @@ def mentoring():
         try:
             programme_id, position = services().mentoring.start_programme(
                 form.get("name"), form.get("description"), by=g.peer.id)
-            services().settle(position)
+            after_command(position)
             return redirect(url_for("trades.mentoring_programme", programme_id=programme_id))
         except DomainError as caught:
             error, status = caught, caught.status
@@ -324,7 +325,7 @@ def mentoring_act(programme_id: str, action: str):
             raise
         return render_template("mentoring/programme.html", **programme_context(programme_id), form=form,
                                error=error, failed=action, json=json), error.status
-    services().settle(position)
+    after_command(position)
     return redirect(url_for("trades.mentoring_programme", programme_id=programme_id))
 
 
@@ -369,7 +370,7 @@ def mentoring_pair_act(mentorship_id: str, action: str):
         if isinstance(error, NotFound):
             raise
         return pair_page(row, form, error, action, error.status)
-    services().settle(position)
+    after_command(position)
     return redirect(url_for("trades.mentoring_pair", mentorship_id=row.id))
 
 

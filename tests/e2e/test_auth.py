@@ -14,6 +14,7 @@ def test_a_new_user_registers_and_is_signed_in(client, auth):
 
 def test_passwords_are_stored_hashed_never_in_clear(app, auth):
     auth.register(password="correct horse")
+    app.extensions["commonroom"].settle()  # the read models follow the POST
     with app.extensions["commonroom"].engine.connect() as c:
         stored = c.execute(sa.select(PeerRow.password_hash)).scalar_one()
     assert "correct horse" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))

@@ -7,6 +7,7 @@ def test_liveness_answers_without_touching_the_database(client):
 
 def test_readiness_reports_database_and_projection_lag(client, auth):
     auth.register()
+    client.get("/")  # the page after the form: read-your-writes settles the views
     body = client.get("/readyz").get_json()
     assert body["status"] == "ready" and body["database"] == "up"
     assert set(body["lag"]) >= {"people", "schedule", "attendance", "notifications"}

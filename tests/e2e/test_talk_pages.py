@@ -72,6 +72,9 @@ def scheduled_talk(app, auth, capacity=1, day=None) -> str:
 
 
 def talk_row(app, talk_id: str) -> TalkRow:
+    """The talk as the read models hold it once they have caught up (a form POST only records the
+    event; the read models follow, and the next page settles them for its own session)."""
+    app.extensions["commonroom"].settle()
     with app.extensions["commonroom"].engine.connect() as c:
         return c.execute(sa.select(TalkRow).where(TalkRow.id == talk_id)).one()
 

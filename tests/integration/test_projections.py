@@ -14,7 +14,7 @@ from commonroom.domain.lunchday import LunchDay
 from commonroom.domain.peer import EmailClaim, Peer
 from commonroom.domain.programme import Programme
 from commonroom.domain.talk import Talk
-from commonroom.platform.bootstrap import make_engine
+from commonroom.platform.bootstrap import make_engine, views_url
 from commonroom.projections.attendance import AttendanceView, SignUpRow
 from commonroom.projections.base import Tracking
 from commonroom.projections.notifications import NotificationsView
@@ -56,7 +56,7 @@ def assert_views_match_the_talk(services, talk_id: UUID) -> None:
 
 
 def a_projector(services, batch_size: int, views=None) -> Projector:
-    engine = make_engine(services.database_url, immediate=True)
+    engine = make_engine(views_url(services.database_url), immediate=True)
     return Projector(engine, services.store.recorder, services.store.mapper, views or core_views(),
                      batch_size=batch_size)
 
