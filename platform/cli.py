@@ -203,6 +203,12 @@ def events_import(file) -> None:
     click.echo(f"imported {imported} events in {elapsed:.1f}s; read models are up to date")
 
 
+# Threads, not one request per process: a thread waiting on the database lets the others run, and
+# saves made at the same moment share one commit (platform/groupcommit.py). gthread also keeps
+# connections alive between requests. The benchmarks serve with the same options.
+GUNICORN_OPTIONS = ["-k", "gthread", "--threads", "8"]
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -212,7 +218,8 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers > 0:
         import os
 
-        os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"{host}:{port}",
+        os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", str(workers), *GUNICORN_OPTIONS,
+                                   "-b", f"{host}:{port}",
                                    "--access-logfile", "-", "commonroom.platform.wsgi:app"])
     from werkzeug.serving import run_simple
 

@@ -23,6 +23,8 @@ from uuid import UUID
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
+from commonroom.platform.cli import GUNICORN_OPTIONS
+
 BENCH_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "commonroom-bench-secret"
 THREADS, CONNECTIONS = 2, 8
@@ -62,7 +64,7 @@ class Server:
         env = dict(os.environ, COMMONROOM_DATABASE_URL=database_url, COMMONROOM_SECRET_KEY=SECRET_KEY)
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), *GUNICORN_OPTIONS, "-b", f"127.0.0.1:{self.port}",
              "--pythonpath", str(BENCH_DIR), "--backlog", "2048", "wsgi_bench:app"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
