@@ -28,10 +28,15 @@ class CurrentPeer:
     is_organizer: bool
 
 
+# Every request of a signed-in peer runs this: only the columns it needs, one statement built once.
+_PEER_BY_ID = sa.select(PeerRow.id, PeerRow.name, PeerRow.email, PeerRow.department, PeerRow.timezone,
+                        PeerRow.is_organizer, PeerRow.active).where(PeerRow.id == sa.bindparam("peer_id"))
+
+
 def load_peer(peer_id: UUID | str) -> CurrentPeer | None:
     engine = current_app.extensions["commonroom"].engine
     with engine.connect() as c:
-        row = c.execute(sa.select(PeerRow).where(PeerRow.id == str(peer_id))).first()
+        row = c.execute(_PEER_BY_ID, {"peer_id": str(peer_id)}).first()
     if row is None or not row.active:
         return None
     return CurrentPeer(UUID(row.id), row.name, row.email, row.department, row.timezone, row.is_organizer)
