@@ -68,7 +68,7 @@ class Report:
             "",
             (f"`make bench BENCH_ARGS=\"{command}\"`" if command else "`make bench`") + f" at {stamp}. Every figure is the median of"
             " its runs (spread in brackets) and stands beside its ceiling, measured in the same run on the same"
-            " database. Regenerate with `make bench` (`make bench BENCH_ARGS=--full` adds the 1M-event history);"
+            " database. Regenerate with `make bench` (`make bench BENCH_ARGS=--no-1m` leaves out the 1M-event history);"
             " raw numbers go to `instance/bench/results-*.json`.",
             "",
             "## Machine",
