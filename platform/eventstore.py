@@ -128,6 +128,23 @@ class EventStore(Application):
                 self.repository.cache.put(aggregate_id, aggregate)
         return recordings
 
+    def _take_snapshots(self, processing_event) -> None:  # type: ignore[override]
+        """Snapshot from the aggregate in hand when it stands exactly at the snapshot's version
+        (it was just saved there), instead of replaying its last hundred events from the store as
+        ``take_snapshot`` does: that replay cost every hundredth sign-up of a talk several ms."""
+        if not (self.snapshots and self.snapshotting_intervals):
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
+            if interval is None or event.originator_version % interval:
+                continue
+            if aggregate.version == event.originator_version:
+                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
+            else:  # more events of it in this save: take the snapshot at that version from the store
+                self.take_snapshot(event.originator_id, version=event.originator_version)
+
     def on_saved(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(max_notification_id)`` after every save in this process."""
         with self._listeners_lock:

@@ -81,3 +81,21 @@ def test_a_talk_with_over_a_hundred_events_loads_from_a_snapshot_equal_to_its_re
     assert isinstance(loaded, Talk) and loaded.version == 116
     assert vars(loaded) == vars(replayed)
     assert len(loaded.confirmed) == 112 and late[0] not in loaded.confirmed
+
+
+def test_a_snapshot_taken_from_the_talk_in_hand_equals_the_replay_of_its_events(services):
+    # given a talk whose hundredth event is a sign-up saved on its own (the common case: the
+    # snapshot is taken from the saved aggregate, not replayed from the store)
+    organizer = an_organizer(services, rooms=(("Great hall", 500),))
+    talk_id = a_scheduled_talk(services, organizer, room="great-hall")
+    talk = services.store.repository.get(talk_id)
+    for _ in range(95 - talk.version):
+        talk.sign_up(uuid4(), now=services.clock.now(), by=organizer)
+    services.store.save(talk)
+    while services.store.repository.get(talk_id).version < 102:
+        services.talks.sign_up(talk_id, uuid4())
+    # then the snapshot at version 100 equals the replay of the first hundred events
+    snapshots = list(services.store.snapshots.get(talk_id))
+    assert [s.originator_version for s in snapshots] == [100]
+    events = list(services.store.events.get(talk_id))
+    assert vars(snapshots[0].mutate(None)) == vars(project_aggregate(None, events[:100]))
