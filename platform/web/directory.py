@@ -35,6 +35,11 @@ def peer_id_or_404(peer_id: str) -> str:
 
 
 # --- the directory --------------------------------------------------------------------------------
+# A popular skill has hundreds of knowers: the page shows them a page at a time (?page=N), best
+# first, and the first few dozen who want to learn it with a count of the rest.
+RANKED_PER_PAGE = 25
+WANTERS_SHOWN = 40
+
 @bp.route("/directory")
 def index():
     return render_directory(error=None, status=200)
@@ -47,6 +52,8 @@ def render_directory(error: DomainError | None, status: int):
     query = request.args.get("q", "").strip()[:60]
     department = request.args.get("department", "").strip() or None
     mode = "wants" if request.args.get("mode") == "wants" else "knows"
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1  # a bad page number shows the first
     overview = d.skill_overview(engine, at)
     results = []
     if query:
@@ -59,7 +66,8 @@ def render_directory(error: DomainError | None, status: int):
             })
     return render_template(
         "directory/index.html", query=query, department=department, mode=mode, as_of=as_of,
-        results=results, overview=overview[:30], ideas=d.talk_ideas(overview), half_life=HALF_LIFE_DAYS,
+        results=results, page=page, per_page=RANKED_PER_PAGE, wanters_shown=WANTERS_SHOWN,
+        overview=overview[:30], ideas=d.talk_ideas(overview), half_life=HALF_LIFE_DAYS,
         departments=d.departments(engine, at), error=error, form=request.form,
     ), status
 

@@ -165,3 +165,25 @@ def test_history_of_something_else_is_a_404(client, auth, app, org):
 
 def test_history_needs_a_signed_in_peer(client, org):
     assert client.get(f"/talks/{org['talk']}/history").status_code == 302
+
+
+def test_a_popular_skill_shows_its_knowers_a_page_at_a_time_and_its_wanters_with_a_count(app, client):
+    # given 30 peers who offer SQL (Peer 00 .. Peer 29, equal scores: by name) and 45 who want it
+    services = app.extensions["commonroom"]
+    for i in range(30):
+        a_peer(services, f"Peer {i:02d}", "Audit", offers=["SQL"])
+    for i in range(45):
+        a_peer(services, f"Learner {i:02d}", "Tax", wants=["SQL"])
+    services.settle()
+    # when the first page is asked for
+    first = client.get("/directory?q=sql").get_data(as_text=True)
+    # then it shows the best 25, says how many there are, and links to the rest
+    assert "Peer 24" in first and "Peer 25" not in first and "1&ndash;25 of 30" in first
+    assert 'rel="next"' in first and "page=2" in first
+    assert "Learner 39" in first and "Learner 40" not in first and "and 5 more" in first
+    # and the next page continues the numbering with the other five
+    second = client.get("/directory?q=sql&page=2").get_data(as_text=True)
+    assert "Peer 25" in second and "Peer 29" in second and "Peer 24" not in second
+    assert '<ol class="ranking" start="26">' in second and 'rel="prev"' in second and 'rel="next"' not in second
+    # and a page number that is not one shows the first page
+    assert "Peer 00" in client.get("/directory?q=sql&page=abc").get_data(as_text=True)
