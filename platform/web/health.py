@@ -33,5 +33,6 @@ def readyz():
             "head": views[0].head if views else 0, "lag": lag,
             # this worker process's own counters (each gunicorn worker answers for itself)
             "process": {"pid": os.getpid(), "commands": services.stats.commands,
-                        "conflicts_retried": services.stats.conflicts_retried}}
+                        "conflicts_retried": services.stats.conflicts_retried,
+                        "group_commit": services.store.group_commit.stats.as_dict()}}
     return jsonify(body), 200 if ready else 503

@@ -70,6 +70,9 @@ def test_two_web_processes_under_200_clients_never_overbook_and_lose_nothing(pro
             per_process[body["process"]["pid"]] = body["process"]
     commands = sum(p["commands"] for p in per_process.values())
     retried = sum(p["conflicts_retried"] for p in per_process.values())
+    grouped = {key: sum(p["group_commit"][key] for p in per_process.values())
+               for key in ("transactions", "saves", "retried_alone")}
+    grouped["largest_group"] = max((p["group_commit"]["largest_group"] for p in per_process.values()), default=0)
 
     # Then no server error reached a client (503 "busy, retry" is allowed and counted)
     assert not [s for s in statuses if s >= 500 and s != 503 or s == 0], statuses
@@ -106,7 +109,7 @@ def test_two_web_processes_under_200_clients_never_overbook_and_lose_nothing(pro
         assert events == accepted
         live = table_snapshot(checker.engine)
         stats = {"requests": sum(statuses.values()), "statuses": dict(statuses), "web_workers_seen": len(per_process),
-                 "commands": commands, "conflicts_retried": retried,
+                 "commands": commands, "conflicts_retried": retried, "group_commit": grouped,
                  "accepted": sum(accepted.values()), "events": checker.store.max_notification_id(),
                  "lag_after": lag_after}
     finally:
