@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime, str_id
 
 
 class SignUpRow(Base):
@@ -34,9 +34,9 @@ class AttendanceView(Projection):
     def prefetch(self, events, rows: Rows) -> None:
         # Every sign-up of a talk whose waitlist may close a gap (that moves the others); just
         # the peer's own row for the rest (a live sign-up then reads one row, not the talk's).
-        rows.load(SignUpRow, {str(e.originator_id) for e in events if isinstance(e, Talk.Promoted)
+        rows.load(SignUpRow, {str_id(e.originator_id) for e in events if isinstance(e, Talk.Promoted)
                               or (isinstance(e, Talk.SignUpCancelled) and e.was_waitlisted)})
-        rows.load_keys(SignUpRow, {(str(e.originator_id), str(e.peer_id)) for e in events
+        rows.load_keys(SignUpRow, {(str_id(e.originator_id), str_id(e.peer_id)) for e in events
                                    if isinstance(e, Talk.Event) and hasattr(e, "peer_id")})
 
     @singledispatchmethod
@@ -75,9 +75,9 @@ class AttendanceView(Projection):
 
     @staticmethod
     def _put(rows: Rows, e, status: str, position: int | None) -> None:
-        row = rows.get(SignUpRow, (str(e.originator_id), str(e.peer_id)))
+        row = rows.get(SignUpRow, (str_id(e.originator_id), str_id(e.peer_id)))
         if row is None:
-            rows.add(SignUpRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), status=status,
+            rows.add(SignUpRow, talk_id=str_id(e.originator_id), peer_id=str_id(e.peer_id), status=status,
                      position=position, attended=None, rating=None, comment="",
                      signed_up_at=e.timestamp, updated_at=e.timestamp)
         else:  # signed up again after cancelling
@@ -85,7 +85,7 @@ class AttendanceView(Projection):
 
     @staticmethod
     def _row(rows: Rows, e):
-        row = rows.get(SignUpRow, (str(e.originator_id), str(e.peer_id)))
+        row = rows.get(SignUpRow, (str_id(e.originator_id), str_id(e.peer_id)))
         row.updated_at = e.timestamp
         return row
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any, ClassVar
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -15,6 +16,23 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 class Base(DeclarativeBase):
     pass
+
+
+_ID_TEXT: dict[int, str] = {}
+
+
+def str_id(value: Any) -> str:
+    """``str(value)``; for a UUID, remembered: ``UUID.__str__`` formats in Python (~1.5 us) and a
+    rebuild converts the same few thousand ids ~90k times (every view keys its rows by them)."""
+    if type(value) is not UUID:
+        return str(value)
+    try:
+        return _ID_TEXT[value.int]
+    except KeyError:
+        if len(_ID_TEXT) >= 200_000:  # bounded: a long-lived process sees ids come and go
+            _ID_TEXT.clear()
+        text = _ID_TEXT[value.int] = str(value)
+        return text
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -268,15 +286,17 @@ class _Table:
         self.conn.exec_driver_sql(sql, rows if positional else [dict(zip(names, row)) for row in rows])
 
 
-def _sqlite_datetime(fallback: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _sqlite_datetime(fallback: Callable[[Any], Any], to_utc: bool = False) -> Callable[[Any], Any]:
     """SQLite's DATETIME bind processor ('YYYY-MM-DD HH:MM:SS.ffffff', the wall time, any offset
-    dropped) in one C call for a datetime rather than a format over a dict; ``fallback`` otherwise."""
+    dropped: the first 26 characters of ``isoformat``) in one C call for a datetime rather than a
+    format over a dict; ``to_utc``: an aware value is moved to UTC first (``UTCDateTime``, whose
+    naive values are UTC already); ``fallback`` for anything that is not a datetime."""
     def process(value: Any) -> Any:
-        if value is None:
-            return None
         if type(value) is datetime:
-            return (value if value.tzinfo is None else value.replace(tzinfo=None)).isoformat(" ", "microseconds")
-        return fallback(value)
+            if to_utc and value.tzinfo is not None:
+                value = value.astimezone(timezone.utc)
+            return value.isoformat(" ", "microseconds")[:26]
+        return None if value is None else fallback(value)
     return process
 
 
@@ -292,7 +312,8 @@ def _bind_processor(type_: sa.types.TypeEngine, dialect: sa.Dialect) -> Callable
     if decorator is None:
         return process
     before = decorator.process_bind_param
-    return lambda value: process(before(value, dialect))
+    decorated = lambda value: process(before(value, dialect))  # noqa: E731
+    return _sqlite_datetime(decorated, to_utc=True) if type(decorator) is UTCDateTime else decorated
 
 
 class _Index:

@@ -36,7 +36,7 @@ from commonroom.domain.skills import (
 )
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, session_source_id
-from commonroom.projections.base import Base, Projection, Rows
+from commonroom.projections.base import Base, Projection, Rows, str_id
 from commonroom.projections.graph import close, effective_time, on_day, restart_ids, utc
 
 DECLARED, TALK_GIVEN, TALK_ATTENDED, TRADE_TAUGHT, ENDORSED = (
@@ -135,16 +135,16 @@ def add_evidence(rows: Rows, peer_id: UUID | str, skill: str, kind: str, source_
                  valid_from: datetime | None = None) -> SimpleNamespace:
     """One item of evidence that ``peer_id`` knows ``skill`` (shown with its source on the page)."""
     name_skill(rows, skill, evidence_at if valid_from is None else valid_from)
-    return rows.add(EvidenceRow, peer_id=str(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
-                    source_type=source_type, source_id=str(source_id), detail=detail[:300], weight=weight,
+    return rows.add(EvidenceRow, peer_id=str_id(peer_id), skill_key=normalise_skill(skill), skill=skill, kind=kind,
+                    source_type=source_type, source_id=str_id(source_id), detail=detail[:300], weight=weight,
                     evidence_at=utc(evidence_at), valid_from=utc(valid_from or evidence_at), valid_to=None)
 
 
 def end_evidence(rows: Rows, source_id: UUID | str, at: datetime, kind: str | None = None,
                  peer_id: UUID | str | None = None, skill: str | None = None) -> int:
     """Close the open evidence of one source (optionally one kind, peer or skill)."""
-    found = [row for row in rows.find(EvidenceRow, "source_id", str(source_id), valid_to=None)
-             if (kind is None or row.kind == kind) and (peer_id is None or row.peer_id == str(peer_id))
+    found = [row for row in rows.find(EvidenceRow, "source_id", str_id(source_id), valid_to=None)
+             if (kind is None or row.kind == kind) and (peer_id is None or row.peer_id == str_id(peer_id))
              and (skill is None or row.skill == skill)]
     close(found, at)
     return len(found)
@@ -177,9 +177,9 @@ class ExpertiseView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        talks = {str(e.originator_id) for e in events if isinstance(e, Talk.Event)}
+        talks = {str_id(e.originator_id) for e in events if isinstance(e, Talk.Event)}
         rows.load_by(TalkVersionRow, "talk_id", talks, valid_to=None)
-        rated = {str(e.originator_id) for e in events
+        rated = {str_id(e.originator_id) for e in events
                  if isinstance(e, (Talk.AttendanceRecorded, Talk.FeedbackGiven, Talk.Revised))}
         rows.load(TalkAttendeeRow, rated)
         skills = _skills_named(events)
@@ -187,16 +187,16 @@ class ExpertiseView(Projection):
             for version in rows.find(TalkVersionRow, "talk_id", talk_id, valid_to=None):
                 skills.update(version.topics.split(","))
         rows.load(SkillNameRow, {normalise_skill(text) for text in skills} - {""})
-        sources = rated | {str(e.originator_id) for e in events
+        sources = rated | {str_id(e.originator_id) for e in events
                            if isinstance(e, (Peer.SkillWithdrawn, Endorsement.Revised, Endorsement.Withdrawn))}
         sources |= {str(session_source_id(e.originator_id, e.replaces)) for e in events
                     if isinstance(e, Trade.SessionLogged) and e.replaces}
         rows.load_by(EvidenceRow, "source_id", sources, valid_to=None)
-        leaving = {str(e.originator_id) for e in events if isinstance(e, Peer.Deactivated)}
+        leaving = {str_id(e.originator_id) for e in events if isinstance(e, Peer.Deactivated)}
         rows.load_by(EvidenceRow, "peer_id", leaving, valid_to=None)
-        rows.load_by(WantRow, "peer_id", leaving | {str(e.originator_id) for e in events
+        rows.load_by(WantRow, "peer_id", leaving | {str_id(e.originator_id) for e in events
                                                     if isinstance(e, Peer.WantedSkillDropped)}, valid_to=None)
-        endorsements = {str(e.originator_id) for e in events
+        endorsements = {str_id(e.originator_id) for e in events
                         if isinstance(e, (Endorsement.Revised, Endorsement.Withdrawn))}
         rows.load_by(EndorsementRow, "endorsement_id", endorsements)
 
@@ -221,17 +221,17 @@ class ExpertiseView(Projection):
     @handle.register
     def _(self, e: Peer.SkillWanted, rows: Rows) -> None:
         name_skill(rows, e.skill, e.timestamp)
-        rows.add(WantRow, peer_id=str(e.originator_id), skill_key=normalise_skill(e.skill), skill=e.skill,
+        rows.add(WantRow, peer_id=str_id(e.originator_id), skill_key=normalise_skill(e.skill), skill=e.skill,
                  valid_from=e.timestamp, valid_to=None)
 
     @handle.register
     def _(self, e: Peer.WantedSkillDropped, rows: Rows) -> None:
-        close([row for row in rows.find(WantRow, "peer_id", str(e.originator_id), valid_to=None)
+        close([row for row in rows.find(WantRow, "peer_id", str_id(e.originator_id), valid_to=None)
                if row.skill == e.skill], e.timestamp)
 
     @handle.register
     def _(self, e: Peer.Deactivated, rows: Rows) -> None:
-        pid = str(e.originator_id)
+        pid = str_id(e.originator_id)
         close(rows.find(WantRow, "peer_id", pid, valid_to=None), e.timestamp)
         close([row for row in rows.find(EvidenceRow, "peer_id", pid, valid_to=None) if row.kind == DECLARED],
               e.timestamp)
@@ -242,15 +242,15 @@ class ExpertiseView(Projection):
         name_skill(rows, e.alias_label, e.timestamp)
         name_skill(rows, e.into_label, e.timestamp)
         rows.put(SkillAliasRow, alias_key=e.alias_key, into_key=e.into_key, merged_at=e.timestamp,
-                 merged_by=str(e.by))
+                 merged_by=str_id(e.by))
 
     @handle.register
     def _(self, e: Endorsement.Given, rows: Rows) -> None:
-        self._endorse(rows, e, str(e.endorser_id), str(e.endorsee_id))
+        self._endorse(rows, e, str_id(e.endorser_id), str_id(e.endorsee_id))
 
     @handle.register
     def _(self, e: Endorsement.Revised, rows: Rows) -> None:
-        last = rows.find(EndorsementRow, "endorsement_id", str(e.originator_id))[-1]
+        last = rows.find(EndorsementRow, "endorsement_id", str_id(e.originator_id))[-1]
         self._end_endorsement(rows, e)
         self._endorse(rows, e, last.endorser_id, last.endorsee_id)
 
@@ -261,7 +261,7 @@ class ExpertiseView(Projection):
     @staticmethod
     def _endorse(rows: Rows, e, endorser: str, endorsee: str) -> None:
         name_skill(rows, e.skill, e.timestamp)
-        rows.add(EndorsementRow, endorsement_id=str(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
+        rows.add(EndorsementRow, endorsement_id=str_id(e.originator_id), endorser_id=endorser, endorsee_id=endorsee,
                  skill_key=normalise_skill(e.skill), skill=e.skill, sentence=e.sentence,
                  valid_from=e.timestamp, valid_to=None)
         detail = f"endorsed by a peer who learned from them: \u201c{e.sentence}\u201d" if e.sentence \
@@ -271,7 +271,7 @@ class ExpertiseView(Projection):
 
     @staticmethod
     def _end_endorsement(rows: Rows, e) -> None:
-        close(rows.find(EndorsementRow, "endorsement_id", str(e.originator_id), valid_to=None), e.timestamp)
+        close(rows.find(EndorsementRow, "endorsement_id", str_id(e.originator_id), valid_to=None), e.timestamp)
         end_evidence(rows, e.originator_id, e.timestamp)
 
     # --- talks: versions for the schedule as of, evidence for speakers and attendees ------------
@@ -279,7 +279,7 @@ class ExpertiseView(Projection):
     def _(self, e: Talk.Proposed, rows: Rows) -> None:
         for topic in e.topics:
             name_skill(rows, topic, e.timestamp)
-        rows.add(TalkVersionRow, talk_id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title,
+        rows.add(TalkVersionRow, talk_id=str_id(e.originator_id), speaker_id=str_id(e.speaker_id), title=e.title,
                  topics=",".join(e.topics), status="proposed", day=None, room_id=None, starts_at=None,
                  capacity=0, confirmed=0, waitlisted=0, valid_from=e.timestamp, valid_to=None)
 
@@ -325,7 +325,7 @@ class ExpertiseView(Projection):
 
     @handle.register
     def _(self, e: Talk.AttendanceRecorded, rows: Rows) -> None:
-        talk_id, peer_id = str(e.originator_id), str(e.peer_id)
+        talk_id, peer_id = str_id(e.originator_id), str_id(e.peer_id)
         row = rows.get(TalkAttendeeRow, (talk_id, peer_id))
         if row is None:
             rows.add(TalkAttendeeRow, talk_id=talk_id, peer_id=peer_id, attended=e.attended, rating=None)
@@ -335,13 +335,13 @@ class ExpertiseView(Projection):
 
     @handle.register
     def _(self, e: Talk.FeedbackGiven, rows: Rows) -> None:
-        peer_id = str(e.peer_id)
-        rows.get(TalkAttendeeRow, (str(e.originator_id), peer_id)).rating = e.rating
+        peer_id = str_id(e.peer_id)
+        rows.get(TalkAttendeeRow, (str_id(e.originator_id), peer_id)).rating = e.rating
         self._refresh_talk_evidence(rows, e, only=peer_id)
 
     @staticmethod
     def _current(rows: Rows, e) -> SimpleNamespace:
-        [current] = rows.find(TalkVersionRow, "talk_id", str(e.originator_id), valid_to=None)
+        [current] = rows.find(TalkVersionRow, "talk_id", str_id(e.originator_id), valid_to=None)
         return current
 
     _KEEP = ("talk_id", "speaker_id", "title", "topics", "status", "day", "room_id", "starts_at",

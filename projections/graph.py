@@ -32,7 +32,7 @@ from commonroom.domain.peer import Peer
 from commonroom.domain.skills import normalise_skill
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, session_source_id
-from commonroom.projections.base import Base, Projection, Rows
+from commonroom.projections.base import Base, Projection, Rows, str_id
 
 TALK_ATTENDED = "talk_attended"
 TRADE, MENTORING = "trade", "mentoring"
@@ -81,14 +81,14 @@ def add_learning_edge(rows: Rows, teacher: UUID | str, learner: UUID | str, topi
                       valid_from: datetime | None = None) -> SimpleNamespace:
     """Record that ``teacher`` taught ``learner`` ``topic`` at ``at`` (a talk, a trade session ...)."""
     return rows.add(LearningEdgeRow,
-                    teacher_id=str(teacher), learner_id=str(learner), topic_key=normalise_skill(topic),
-                    topic=topic, weight=weight, at=utc(at), source_type=source_type, source_id=str(source_id),
+                    teacher_id=str_id(teacher), learner_id=str_id(learner), topic_key=normalise_skill(topic),
+                    topic=topic, weight=weight, at=utc(at), source_type=source_type, source_id=str_id(source_id),
                     valid_from=utc(valid_from or at), valid_to=None)
 
 
 def open_edges(rows: Rows, source_type: str, source_id: UUID | str) -> list[SimpleNamespace]:
     """The open edges of one source, in id order."""
-    return [row for row in rows.find(LearningEdgeRow, "source_id", str(source_id), valid_to=None)
+    return [row for row in rows.find(LearningEdgeRow, "source_id", str_id(source_id), valid_to=None)
             if row.source_type == source_type]
 
 
@@ -97,7 +97,7 @@ def end_learning_edges(rows: Rows, source_type: str, source_id: UUID | str, at: 
     """Close the open edges of one source (optionally only one learner's); return them."""
     found = open_edges(rows, source_type, source_id)
     if learner is not None:
-        found = [row for row in found if row.learner_id == str(learner)]
+        found = [row for row in found if row.learner_id == str_id(learner)]
     close(found, at)
     return found
 
@@ -152,12 +152,12 @@ class GraphView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        rows.load_by(PeerVersionRow, "peer_id", {str(e.originator_id) for e in events
+        rows.load_by(PeerVersionRow, "peer_id", {str_id(e.originator_id) for e in events
                                                  if isinstance(e, (Peer.ProfileChanged, Peer.Deactivated))},
                      valid_to=None)
-        talks = {str(e.originator_id) for e in events if isinstance(e, Talk.Event)}
+        talks = {str_id(e.originator_id) for e in events if isinstance(e, Talk.Event)}
         rows.load(GraphTalkRow, talks)
-        sources = {str(e.originator_id) for e in events if isinstance(e, (Talk.Revised, Talk.AttendanceRecorded))}
+        sources = {str_id(e.originator_id) for e in events if isinstance(e, (Talk.Revised, Talk.AttendanceRecorded))}
         sources |= {str(session_source_id(e.originator_id, e.replaces)) for e in events
                     if isinstance(e, Trade.SessionLogged) and e.replaces}
         rows.load_by(LearningEdgeRow, "source_id", sources, valid_to=None)
@@ -173,7 +173,7 @@ class GraphView(Projection):
     # --- nodes ----------------------------------------------------------------------------------
     @handle.register
     def _(self, e: Peer.Registered, rows: Rows) -> None:
-        rows.add(PeerVersionRow, peer_id=str(e.originator_id), name=e.name, department=e.department,
+        rows.add(PeerVersionRow, peer_id=str_id(e.originator_id), name=e.name, department=e.department,
                  active=True, valid_from=e.timestamp, valid_to=None)
 
     @handle.register
@@ -186,7 +186,7 @@ class GraphView(Projection):
 
     @staticmethod
     def _new_version(rows: Rows, e, **changes) -> None:
-        peer_id = str(e.originator_id)
+        peer_id = str_id(e.originator_id)
         found = rows.find(PeerVersionRow, "peer_id", peer_id, valid_to=None)
         if not found:
             return
@@ -207,17 +207,17 @@ class GraphView(Projection):
 
     @handle.register
     def _(self, e: Talk.Proposed, rows: Rows) -> None:
-        rows.put(GraphTalkRow, talk_id=str(e.originator_id), speaker_id=str(e.speaker_id),
+        rows.put(GraphTalkRow, talk_id=str_id(e.originator_id), speaker_id=str_id(e.speaker_id),
                  topics=",".join(e.topics), starts_at=None)
 
     @handle.register(Talk.Scheduled)
     @handle.register(Talk.Rescheduled)
     def _(self, e, rows: Rows) -> None:
-        rows.get(GraphTalkRow, str(e.originator_id)).starts_at = utc(e.starts_at)
+        rows.get(GraphTalkRow, str_id(e.originator_id)).starts_at = utc(e.starts_at)
 
     @handle.register
     def _(self, e: Talk.Revised, rows: Rows) -> None:
-        talk = rows.get(GraphTalkRow, str(e.originator_id))
+        talk = rows.get(GraphTalkRow, str_id(e.originator_id))
         talk.topics = ",".join(e.topics)
         edges = self._learners(rows, talk.talk_id)
         learners = sorted(edges)
@@ -228,8 +228,8 @@ class GraphView(Projection):
 
     @handle.register
     def _(self, e: Talk.AttendanceRecorded, rows: Rows) -> None:
-        talk = rows.get(GraphTalkRow, str(e.originator_id))
-        learner = str(e.peer_id)
+        talk = rows.get(GraphTalkRow, str_id(e.originator_id))
+        learner = str_id(e.peer_id)
         end_learning_edges(rows, TALK_ATTENDED, talk.talk_id, e.timestamp, learner=learner)
         if e.attended:
             self._attended(rows, talk, learner, e.timestamp)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.mentoring import MentoringProgramme, Mentorship
-from commonroom.projections.base import Base, Projection, Rows
+from commonroom.projections.base import Base, Projection, Rows, str_id
 
 QUIET_DAYS = 21
 
@@ -73,13 +73,13 @@ class MentoringView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        rows.load(MentoringProgrammeRow, {str(e.originator_id) for e in events
+        rows.load(MentoringProgrammeRow, {str_id(e.originator_id) for e in events
                                           if isinstance(e, MentoringProgramme.Started)})
         rows.load_keys(MentoringMemberRow, {
-            (str(e.originator_id), str(e.mentee_id if hasattr(e, "mentee_id") else e.peer_id)) for e in events
+            (str_id(e.originator_id), str(e.mentee_id if hasattr(e, "mentee_id") else e.peer_id)) for e in events
             if isinstance(e, (MentoringProgramme.MentorJoined, MentoringProgramme.Applied,
                               MentoringProgramme.Paired, MentoringProgramme.Released))})
-        rows.load(MentorshipRow, {str(e.originator_id) for e in events if isinstance(e, Mentorship.Event)})
+        rows.load(MentorshipRow, {str_id(e.originator_id) for e in events if isinstance(e, Mentorship.Event)})
         # contacts are only added (``rows.add``): none to read
 
     @singledispatchmethod
@@ -88,44 +88,44 @@ class MentoringView(Projection):
 
     @handle.register
     def _(self, e: MentoringProgramme.Started, rows: Rows) -> None:
-        rows.put(MentoringProgrammeRow, id=str(e.originator_id), name=e.name, description=e.description,
+        rows.put(MentoringProgrammeRow, id=str_id(e.originator_id), name=e.name, description=e.description,
                  started_at=e.timestamp)
 
     @handle.register
     def _(self, e: MentoringProgramme.MentorJoined, rows: Rows) -> None:
         rows.put(MentoringMemberRow,
-                 programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentor",
+                 programme_id=str_id(e.originator_id), peer_id=str_id(e.peer_id), role="mentor",
                  skills=json.dumps(e.skills), goals="", background=e.background,
                  languages=json.dumps(e.languages), timezone=e.timezone, capacity=e.capacity, paired=False)
 
     @handle.register
     def _(self, e: MentoringProgramme.Applied, rows: Rows) -> None:
         rows.put(MentoringMemberRow,
-                 programme_id=str(e.originator_id), peer_id=str(e.peer_id), role="mentee",
+                 programme_id=str_id(e.originator_id), peer_id=str_id(e.peer_id), role="mentee",
                  skills=json.dumps(e.needs), goals=e.goals, background=e.background,
                  languages=json.dumps(e.languages), timezone=e.timezone, capacity=0, paired=False)
 
     @handle.register
     def _(self, e: MentoringProgramme.Paired, rows: Rows) -> None:
-        rows.get(MentoringMemberRow, (str(e.originator_id), str(e.mentee_id))).paired = True
+        rows.get(MentoringMemberRow, (str_id(e.originator_id), str_id(e.mentee_id))).paired = True
 
     @handle.register
     def _(self, e: MentoringProgramme.Released, rows: Rows) -> None:
-        rows.delete(MentoringMemberRow, (str(e.originator_id), str(e.mentee_id)))
+        rows.delete(MentoringMemberRow, (str_id(e.originator_id), str_id(e.mentee_id)))
 
     @handle.register
     def _(self, e: Mentorship.Started, rows: Rows) -> None:
         rows.put(MentorshipRow,
-                 id=str(e.originator_id), programme_id=str(e.programme_id), mentor_id=str(e.mentor_id),
-                 mentee_id=str(e.mentee_id), started_on=e.started_on, last_contact_on=None, contacts=0, minutes=0,
+                 id=str_id(e.originator_id), programme_id=str_id(e.programme_id), mentor_id=str_id(e.mentor_id),
+                 mentee_id=str_id(e.mentee_id), started_on=e.started_on, last_contact_on=None, contacts=0, minutes=0,
                  active=True, outcome="", summary="")
 
     @handle.register
     def _(self, e: Mentorship.ContactLogged, rows: Rows) -> None:
         rows.add(MentoringContactRow, event_id=f"{e.originator_id}:{e.originator_version}",
-                 mentorship_id=str(e.originator_id), logged_by=str(e.by), on=e.on, minutes=e.minutes,
+                 mentorship_id=str_id(e.originator_id), logged_by=str_id(e.by), on=e.on, minutes=e.minutes,
                  kind=e.kind, note=e.note)
-        row = rows.get(MentorshipRow, str(e.originator_id))
+        row = rows.get(MentorshipRow, str_id(e.originator_id))
         row.contacts += 1
         row.minutes += e.minutes
         if row.last_contact_on is None or e.on > row.last_contact_on:
@@ -133,7 +133,7 @@ class MentoringView(Projection):
 
     @handle.register
     def _(self, e: Mentorship.Ended, rows: Rows) -> None:
-        row = rows.get(MentorshipRow, str(e.originator_id))
+        row = rows.get(MentorshipRow, str_id(e.originator_id))
         row.active, row.outcome, row.summary = False, e.outcome, e.summary
 
 

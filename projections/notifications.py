@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime, str_id
 
 
 class NotificationRow(Base):
@@ -46,11 +46,11 @@ class NotificationsView(Projection):
 
     def prefetch(self, events, rows: Rows) -> None:
         told = (Talk.Rescheduled, Talk.Cancelled, Talk.Reminded)
-        rows.load(AudienceRow, {str(e.originator_id) for e in events if isinstance(e, told)})
-        rows.load_keys(AudienceRow, {(str(e.originator_id), str(e.peer_id)) for e in events
+        rows.load(AudienceRow, {str_id(e.originator_id) for e in events if isinstance(e, told)})
+        rows.load_keys(AudienceRow, {(str_id(e.originator_id), str_id(e.peer_id)) for e in events
                                      if isinstance(e, (Talk.SignedUp, Talk.Waitlisted, Talk.SignUpCancelled,
                                                        Talk.Promoted))})
-        rows.load(TalkTitleRow, {str(e.originator_id) for e in events
+        rows.load(TalkTitleRow, {str_id(e.originator_id) for e in events
                                  if isinstance(e, (*told, Talk.Promoted, Talk.Proposed, Talk.Revised))})
         # notification rows are only added (``rows.add``): none to read
 
@@ -61,24 +61,24 @@ class NotificationsView(Projection):
     @handle.register(Talk.Proposed)
     @handle.register(Talk.Revised)
     def _(self, e, rows: Rows) -> None:
-        rows.put(TalkTitleRow, talk_id=str(e.originator_id), title=e.title)
+        rows.put(TalkTitleRow, talk_id=str_id(e.originator_id), title=e.title)
 
     @handle.register
     def _(self, e: Talk.SignedUp, rows: Rows) -> None:
-        rows.put(AudienceRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True)
+        rows.put(AudienceRow, talk_id=str_id(e.originator_id), peer_id=str_id(e.peer_id), confirmed=True)
 
     @handle.register
     def _(self, e: Talk.Waitlisted, rows: Rows) -> None:
-        rows.put(AudienceRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=False)
+        rows.put(AudienceRow, talk_id=str_id(e.originator_id), peer_id=str_id(e.peer_id), confirmed=False)
 
     @handle.register
     def _(self, e: Talk.SignUpCancelled, rows: Rows) -> None:
-        rows.delete(AudienceRow, (str(e.originator_id), str(e.peer_id)))
+        rows.delete(AudienceRow, (str_id(e.originator_id), str_id(e.peer_id)))
 
     @handle.register
     def _(self, e: Talk.Promoted, rows: Rows) -> None:
-        rows.put(AudienceRow, talk_id=str(e.originator_id), peer_id=str(e.peer_id), confirmed=True)
-        self._tell(rows, e, [str(e.peer_id)], "promoted",
+        rows.put(AudienceRow, talk_id=str_id(e.originator_id), peer_id=str_id(e.peer_id), confirmed=True)
+        self._tell(rows, e, [str_id(e.peer_id)], "promoted",
                    "A seat came free: you moved up from the waitlist for “{title}”. See you there!")
 
     @handle.register
@@ -98,14 +98,14 @@ class NotificationsView(Projection):
 
     @staticmethod
     def _audience(rows: Rows, e, confirmed_only: bool = False) -> list[str]:
-        return sorted(row.peer_id for row in rows.group(AudienceRow, str(e.originator_id))
+        return sorted(row.peer_id for row in rows.group(AudienceRow, str_id(e.originator_id))
                       if row.confirmed or not confirmed_only)
 
     @staticmethod
     def _tell(rows: Rows, e, peer_ids: list[str], kind: str, template: str) -> None:
-        title_row = rows.get(TalkTitleRow, str(e.originator_id))
+        title_row = rows.get(TalkTitleRow, str_id(e.originator_id))
         message = template.format(title=title_row.title if title_row else "a talk")
         for peer_id in peer_ids:
             rows.add(NotificationRow,
                      id=f"{e.originator_id}:{e.originator_version}:{peer_id}", peer_id=peer_id,
-                     talk_id=str(e.originator_id), kind=kind, message=message[:400], created_at=e.timestamp)
+                     talk_id=str_id(e.originator_id), kind=kind, message=message[:400], created_at=e.timestamp)

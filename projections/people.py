@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.peer import Peer
-from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime, str_id
 
 
 class PeerRow(Base):
@@ -38,7 +38,7 @@ class PeopleView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        ids = {str(e.originator_id) for e in events if isinstance(e, Peer.Event)}
+        ids = {str_id(e.originator_id) for e in events if isinstance(e, Peer.Event)}
         rows.load(PeerRow, ids)
         rows.load(PeerSkillRow, ids)
 
@@ -49,43 +49,43 @@ class PeopleView(Projection):
     @handle.register
     def _(self, e: Peer.Registered, rows: Rows) -> None:
         rows.put(PeerRow,
-                 id=str(e.originator_id), name=e.name, email=e.email, department=e.department,
+                 id=str_id(e.originator_id), name=e.name, email=e.email, department=e.department,
                  timezone=e.timezone, password_hash=e.password_hash, is_organizer=False, active=True,
                  registered_at=e.timestamp)
 
     @handle.register
     def _(self, e: Peer.ProfileChanged, rows: Rows) -> None:
-        row = rows.get(PeerRow, str(e.originator_id))
+        row = rows.get(PeerRow, str_id(e.originator_id))
         row.name, row.email, row.department, row.timezone = e.name, e.email, e.department, e.timezone
 
     @handle.register
     def _(self, e: Peer.PasswordChanged, rows: Rows) -> None:
-        rows.get(PeerRow, str(e.originator_id)).password_hash = e.password_hash
+        rows.get(PeerRow, str_id(e.originator_id)).password_hash = e.password_hash
 
     @handle.register
     def _(self, e: Peer.OrganizerGranted, rows: Rows) -> None:
-        rows.get(PeerRow, str(e.originator_id)).is_organizer = True
+        rows.get(PeerRow, str_id(e.originator_id)).is_organizer = True
 
     @handle.register
     def _(self, e: Peer.OrganizerRevoked, rows: Rows) -> None:
-        rows.get(PeerRow, str(e.originator_id)).is_organizer = False
+        rows.get(PeerRow, str_id(e.originator_id)).is_organizer = False
 
     @handle.register
     def _(self, e: Peer.Deactivated, rows: Rows) -> None:
-        rows.get(PeerRow, str(e.originator_id)).active = False
+        rows.get(PeerRow, str_id(e.originator_id)).active = False
 
     @handle.register
     def _(self, e: Peer.SkillOffered, rows: Rows) -> None:
-        rows.put(PeerSkillRow, peer_id=str(e.originator_id), kind="offer", skill=e.skill)
+        rows.put(PeerSkillRow, peer_id=str_id(e.originator_id), kind="offer", skill=e.skill)
 
     @handle.register
     def _(self, e: Peer.SkillWanted, rows: Rows) -> None:
-        rows.put(PeerSkillRow, peer_id=str(e.originator_id), kind="want", skill=e.skill)
+        rows.put(PeerSkillRow, peer_id=str_id(e.originator_id), kind="want", skill=e.skill)
 
     @handle.register
     def _(self, e: Peer.SkillWithdrawn, rows: Rows) -> None:
-        rows.delete(PeerSkillRow, (str(e.originator_id), "offer", e.skill))
+        rows.delete(PeerSkillRow, (str_id(e.originator_id), "offer", e.skill))
 
     @handle.register
     def _(self, e: Peer.WantedSkillDropped, rows: Rows) -> None:
-        rows.delete(PeerSkillRow, (str(e.originator_id), "want", e.skill))
+        rows.delete(PeerSkillRow, (str_id(e.originator_id), "want", e.skill))

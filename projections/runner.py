@@ -45,24 +45,44 @@ class ViewStatus:
         return max(self.head - self.position, 0)
 
 
-def _handled(view: Projection, events: list) -> list[tuple[Callable, object]]:
-    """``(handler, event)`` for each event the view has a handler for, found once per event type
-    (calling a ``singledispatchmethod`` binds and dispatches on every call; most events are not
-    for most views). A ``handle`` that is not a ``singledispatchmethod`` gets every event."""
+def _dispatcher(view: Projection) -> Callable[[type], Callable | None] | None:
+    """The view's handler for an event type (``None``: not one it handles), each type looked up
+    once (calling a ``singledispatchmethod`` binds and dispatches on every call; most events are
+    not for most views). ``None`` for a ``handle`` that is not a ``singledispatchmethod``: it gets
+    every event."""
     method = inspect.getattr_static(type(view), "handle")
     if not isinstance(method, singledispatchmethod):
-        return [(type(view).handle, event) for event in events]
+        return None
     dispatch = method.dispatcher.dispatch
     ignored, found = dispatch(object), {}
-    chosen = []
-    for event in events:
+
+    def handler(kind: type) -> Callable | None:
+        try:
+            return found[kind]
+        except KeyError:
+            chosen = dispatch(kind)
+            found[kind] = chosen = None if chosen is ignored else chosen
+            return chosen
+    return handler
+
+
+def _handled(views: Sequence[Projection], dispatchers: Sequence, events: list[tuple[int, object]]
+             ) -> list[list[tuple[Callable, object]]]:
+    """``(handler, event)`` per view for each event it has a handler for, in log order: one pass
+    over the batch for all views together, the views handling each event type found once."""
+    todo: list[list[tuple[Callable, object]]] = [[] for _ in views]
+    every = [(todo[i], type(view).handle) for i, (view, d) in enumerate(zip(views, dispatchers)) if d is None]
+    by_kind: dict[type, list[tuple[list, Callable]]] = {}
+    for _, event in events:
         kind = type(event)
-        handler = found.get(kind)
-        if handler is None:
-            handler = found[kind] = dispatch(kind)
-        if handler is not ignored:
+        targets = by_kind.get(kind)
+        if targets is None:
+            targets = by_kind[kind] = every + [
+                (todo[i], handler) for i, d in enumerate(dispatchers)
+                if d is not None and (handler := d(kind)) is not None]
+        for chosen, handler in targets:
             chosen.append((handler, event))
-    return chosen
+    return todo
 
 
 class Projector:
@@ -75,8 +95,14 @@ class Projector:
         self.views = list(views)
         self.batch_size, self.rebuild_batch_size = batch_size, rebuild_batch_size
         self._reached: int | None = None  # every view was at least here when last looked (a hint)
+        self._dispatchers: dict[Projection, Callable | None] = {}
         self._lock = threading.Lock()
         self._advanced = threading.Condition()
+
+    def _dispatcher(self, view: Projection):
+        if view not in self._dispatchers:
+            self._dispatchers[view] = _dispatcher(view)
+        return self._dispatchers[view]
 
     # --- set-up and status ----------------------------------------------------------------------
     def setup(self) -> None:
@@ -145,12 +171,16 @@ class Projector:
             if missing:
                 conn.execute(sa.insert(tracking), missing)
                 tracked.update((m["name"], 0) for m in missing)
+            due = [view for view in self.views if start <= tracked[view.name] < last_id]
+            # (the others: another runner got here first, or the view is behind this batch)
+            whole = [view for view in due if tracked[view.name] == start]
+            todos = dict(zip(whole, _handled(whole, [self._dispatcher(v) for v in whole], events)))
             moved = []
-            for view in self.views:
-                position = tracked[view.name]
-                if position >= last_id or position < start:
-                    continue  # another runner got here first, or the view is behind this batch
-                todo = _handled(view, [event for notification_id, event in events if notification_id > position])
+            for view in due:
+                todo = todos.get(view)
+                if todo is None:  # part of the batch was applied to it already
+                    position = tracked[view.name]
+                    [todo] = _handled([view], [self._dispatcher(view)], [(n, e) for n, e in events if n > position])
                 if view.batched:
                     rows = Rows(conn)
                     view.prefetch([event for _, event in todo], rows)

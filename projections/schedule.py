@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.programme import Programme
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection, Rows, UTCDateTime
+from commonroom.projections.base import Base, Projection, Rows, UTCDateTime, str_id
 
 
 class ProgrammeRow(Base):
@@ -69,7 +69,7 @@ class ScheduleView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        rows.load(TalkRow, {str(e.originator_id) for e in events if isinstance(e, Talk.Event)})
+        rows.load(TalkRow, {str_id(e.originator_id) for e in events if isinstance(e, Talk.Event)})
 
     @singledispatchmethod
     def handle(self, event: object, rows: Rows) -> None:
@@ -114,14 +114,14 @@ class ScheduleView(Projection):
     @handle.register
     def _(self, e: Talk.Proposed, rows: Rows) -> None:
         rows.put(TalkRow,
-                 id=str(e.originator_id), speaker_id=str(e.speaker_id), title=e.title, abstract=e.abstract,
+                 id=str_id(e.originator_id), speaker_id=str_id(e.speaker_id), title=e.title, abstract=e.abstract,
                  topics=",".join(e.topics), status="proposed", day=None, room_id=None, starts_at=None,
                  ends_at=None, capacity=0, confirmed=0, waitlisted=0, sequence=0, cancel_reason="",
                  proposed_at=e.timestamp, updated_at=e.timestamp)
 
     @staticmethod
     def _talk(rows: Rows, e):
-        row = rows.get(TalkRow, str(e.originator_id))
+        row = rows.get(TalkRow, str_id(e.originator_id))
         row.updated_at = e.timestamp
         return row
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
-from commonroom.projections.base import Base, Projection, Rows
+from commonroom.projections.base import Base, Projection, Rows, str_id
 from commonroom.projections.people import PeerRow
 
 LEDGER_WINDOW_DAYS = 90
@@ -97,16 +97,16 @@ class TradesView(Projection):
     batched = True
 
     def prefetch(self, events, rows: Rows) -> None:
-        trades = {str(e.originator_id) for e in events if isinstance(e, Trade.Event)}
+        trades = {str_id(e.originator_id) for e in events if isinstance(e, Trade.Event)}
         rows.load(TradeRow, trades)
-        rows.load(TradeSessionRow, {str(e.originator_id) for e in events if isinstance(e, (
+        rows.load(TradeSessionRow, {str_id(e.originator_id) for e in events if isinstance(e, (
             Trade.SessionLogged, Trade.SessionConfirmed, Trade.SessionDisputed))})
-        rows.load(TradeReflectionRow, {str(e.originator_id) for e in events
+        rows.load(TradeReflectionRow, {str_id(e.originator_id) for e in events
                                        if isinstance(e, (Trade.Ended, Trade.Reflected))})
-        rows.load(TradingProfileRow, {str(e.peer_id) for e in events if isinstance(e, TradingProfile.Started)})
-        rows.load_by(TradingProfileRow, "profile_id", {str(e.originator_id) for e in events
+        rows.load(TradingProfileRow, {str_id(e.peer_id) for e in events if isinstance(e, TradingProfile.Started)})
+        rows.load_by(TradingProfileRow, "profile_id", {str_id(e.originator_id) for e in events
                                                        if isinstance(e, TradingProfile.Event)})
-        rows.load(CircleMemberRow, {str(e.originator_id) for e in events if isinstance(e, TradeCircle.Event)})
+        rows.load(CircleMemberRow, {str_id(e.originator_id) for e in events if isinstance(e, TradeCircle.Event)})
         # notes are only added (``rows.add``): none to read
 
     @singledispatchmethod
@@ -116,13 +116,13 @@ class TradesView(Projection):
     @handle.register
     def _(self, e: Trade.Offered, rows: Rows) -> None:
         rows.put(TradeRow,
-                 id=str(e.originator_id), proposer_id=str(e.proposer_id), partner_id=str(e.partner_id),
-                 offer=e.offer, want=e.want, message=e.message, status="proposed", awaiting_id=str(e.partner_id),
+                 id=str_id(e.originator_id), proposer_id=str_id(e.proposer_id), partner_id=str_id(e.partner_id),
+                 offer=e.offer, want=e.want, message=e.message, status="proposed", awaiting_id=str_id(e.partner_id),
                  countered=False, decline_reason="", proposed_at=e.timestamp, updated_at=e.timestamp)
 
     @staticmethod
     def _trade(rows: Rows, e):
-        row = rows.get(TradeRow, str(e.originator_id))
+        row = rows.get(TradeRow, str_id(e.originator_id))
         row.updated_at = e.timestamp
         return row
 
@@ -155,44 +155,44 @@ class TradesView(Projection):
     @handle.register
     def _(self, e: Trade.Ended, rows: Rows) -> None:
         self._trade(rows, e).status = "ended"
-        rows.put(TradeReflectionRow, trade_id=str(e.originator_id), peer_id=str(e.by), text=e.reflection)
+        rows.put(TradeReflectionRow, trade_id=str_id(e.originator_id), peer_id=str_id(e.by), text=e.reflection)
 
     @handle.register
     def _(self, e: Trade.Reflected, rows: Rows) -> None:
-        rows.put(TradeReflectionRow, trade_id=str(e.originator_id), peer_id=str(e.by), text=e.reflection)
+        rows.put(TradeReflectionRow, trade_id=str_id(e.originator_id), peer_id=str_id(e.by), text=e.reflection)
 
     @handle.register
     def _(self, e: Trade.NoteAdded, rows: Rows) -> None:
-        rows.add(TradeNoteRow, event_id=f"{e.originator_id}:{e.originator_version}", trade_id=str(e.originator_id),
-                 author_id=str(e.by), text=e.text, written_at=e.timestamp)
+        rows.add(TradeNoteRow, event_id=f"{e.originator_id}:{e.originator_version}", trade_id=str_id(e.originator_id),
+                 author_id=str_id(e.by), text=e.text, written_at=e.timestamp)
 
     @handle.register
     def _(self, e: Trade.SessionLogged, rows: Rows) -> None:
         if e.replaces:
-            rows.get(TradeSessionRow, (str(e.originator_id), e.replaces)).status = "superseded"
+            rows.get(TradeSessionRow, (str_id(e.originator_id), e.replaces)).status = "superseded"
         rows.put(TradeSessionRow,
-                 trade_id=str(e.originator_id), number=e.number, teacher_id=str(e.teacher_id),
-                 learner_id=str(e.learner_id), logged_by=str(e.by), topic=e.topic, on=e.on, minutes=e.minutes,
+                 trade_id=str_id(e.originator_id), number=e.number, teacher_id=str_id(e.teacher_id),
+                 learner_id=str_id(e.learner_id), logged_by=str_id(e.by), topic=e.topic, on=e.on, minutes=e.minutes,
                  status="pending", replaces=e.replaces, dispute_reason="")
 
     @handle.register
     def _(self, e: Trade.SessionConfirmed, rows: Rows) -> None:
-        rows.get(TradeSessionRow, (str(e.originator_id), e.number)).status = "confirmed"
+        rows.get(TradeSessionRow, (str_id(e.originator_id), e.number)).status = "confirmed"
 
     @handle.register
     def _(self, e: Trade.SessionDisputed, rows: Rows) -> None:
-        row = rows.get(TradeSessionRow, (str(e.originator_id), e.number))
+        row = rows.get(TradeSessionRow, (str_id(e.originator_id), e.number))
         row.status, row.dispute_reason = "disputed", e.reason
 
     # --- trading profiles -------------------------------------------------------------------------
     @handle.register
     def _(self, e: TradingProfile.Started, rows: Rows) -> None:
-        rows.put(TradingProfileRow, peer_id=str(e.peer_id), profile_id=str(e.originator_id), current_position="",
+        rows.put(TradingProfileRow, peer_id=str_id(e.peer_id), profile_id=str_id(e.originator_id), current_position="",
                  desired_position="", opted_out=False, max_active_trades=3)
 
     @staticmethod
     def _profile_of(rows: Rows, e):
-        [row] = rows.find(TradingProfileRow, "profile_id", str(e.originator_id))
+        [row] = rows.find(TradingProfileRow, "profile_id", str_id(e.originator_id))
         return row
 
     @handle.register
@@ -212,23 +212,23 @@ class TradesView(Projection):
     @handle.register
     def _(self, e: TradeCircle.Suggested, rows: Rows) -> None:
         for position, (member, skill) in enumerate(zip(e.members, e.skills)):
-            rows.put(CircleMemberRow, circle_id=str(e.originator_id), position=position, peer_id=str(member),
+            rows.put(CircleMemberRow, circle_id=str_id(e.originator_id), position=position, peer_id=str_id(member),
                      teaches=skill, accepted=False, status="proposed")
 
     @handle.register
     def _(self, e: TradeCircle.Accepted, rows: Rows) -> None:
-        for row in rows.group(CircleMemberRow, str(e.originator_id)):
-            if row.peer_id == str(e.by):
+        for row in rows.group(CircleMemberRow, str_id(e.originator_id)):
+            if row.peer_id == str_id(e.by):
                 row.accepted = True
 
     @handle.register
     def _(self, e: TradeCircle.Formed, rows: Rows) -> None:
-        for row in rows.group(CircleMemberRow, str(e.originator_id)):
+        for row in rows.group(CircleMemberRow, str_id(e.originator_id)):
             row.status = "active"
 
     @handle.register
     def _(self, e: TradeCircle.Declined, rows: Rows) -> None:
-        for row in rows.group(CircleMemberRow, str(e.originator_id)):
+        for row in rows.group(CircleMemberRow, str_id(e.originator_id)):
             row.status = "declined"
 
 
