@@ -114,8 +114,9 @@ Key = tuple
 class _Table:
     """One table's rows for one batch: loaded once, changed in memory, written back in bulk."""
 
-    def __init__(self, model: type[Base], conn: sa.Connection) -> None:
+    def __init__(self, model: type[Base], conn: sa.Connection, empty: bool = False) -> None:
         self.model, self.conn = model, conn
+        self.empty = empty  # the table held no row when the batch began: nothing to read
         self.table: sa.Table = model.__table__
         self.pk = [c.name for c in self.table.primary_key.columns]
         get_key = operator.itemgetter(*self.pk)
@@ -142,6 +143,8 @@ class _Table:
             index.note(row)
 
     def _read(self, where) -> None:
+        if self.empty:
+            return
         for found in self.conn.execute(sa.select(self.table).where(where)).mappings():
             values = dict(found)
             key = self.key(values)
@@ -204,7 +207,7 @@ class _Table:
         full = {**self.defaults, **values}
         if self.numbered and full[self.pk[0]] is None:
             if self.last_id is None:
-                self.last_id = self.conn.scalar(sa.select(sa.func.max(self.table.c[self.pk[0]]))) or 0
+                self.last_id = 0 if self.empty else self.conn.scalar(sa.select(sa.func.max(self.table.c[self.pk[0]]))) or 0
             self.last_id += 1
             full[self.pk[0]] = self.last_id
         key = self.key(full)
@@ -405,19 +408,29 @@ class Rows:
       a column that is not the key, e.g. ``find(TalkVersionRow, "talk_id", t, valid_to=None)``: the
       talk's open version. Only rows matching ``where`` are read; key order. See ``_Index`` for
       what may be indexed (a column a row keeps; a filter a row may leave but not enter).
+    - ``empty``: tables known to hold no row when the batch begins (the runner checks a view's own
+      tables when its position is 0, e.g. a rebuild's first batch): lookups in them read nothing.
     - ``connection``: the batch's connection, for anything else (writes through it bypass the
       cache, so do not mix them with rows of the same table in one batch).
     """
 
-    def __init__(self, connection: sa.Connection) -> None:
+    def __init__(self, connection: sa.Connection, empty: Iterable[type[Base]] = ()) -> None:
         self.connection = connection
         self._tables: dict[type[Base], _Table] = {}
+        self._empty = set(empty)
 
     def table(self, model: type[Base]) -> _Table:
         table = self._tables.get(model)
         if table is None:
-            table = self._tables[model] = _Table(model, self.connection)
+            table = self._tables[model] = _Table(model, self.connection, model in self._empty)
         return table
+
+    @staticmethod
+    def empty_tables(connection: sa.Connection, models: Iterable[type[Base]]) -> list[type[Base]]:
+        """Those of ``models`` whose table holds no row (one cheap query each): a batch's rows for
+        them need no reading (a view's first batch, as in a rebuild, reads nothing)."""
+        return [model for model in models
+                if connection.execute(sa.select(sa.literal(1)).select_from(model.__table__).limit(1)).first() is None]
 
     @staticmethod
     def _key(key: Any) -> Key:

@@ -182,7 +182,9 @@ class Projector:
                     position = tracked[view.name]
                     [todo] = _handled([view], [self._dispatcher(view)], [(n, e) for n, e in events if n > position])
                 if view.batched:
-                    rows = Rows(conn)
+                    # nothing applied yet (rows and position move together): its tables are most
+                    # likely empty, and then the batch need not read them (checked, not assumed)
+                    rows = Rows(conn, Rows.empty_tables(conn, view.tables) if tracked[view.name] == 0 else ())
                     view.prefetch([event for _, event in todo], rows)
                     for handler, event in todo:
                         handler(view, event, rows)
