@@ -142,7 +142,7 @@ function init(args)
   for line in io.lines(args[1]) do
     if k % n == tid then
       local path, cookie, body = line:match("([^\t]*)\t([^\t]*)\t(.*)")
-      table.insert(reqs, wrk.format("POST", path, {["Cookie"] = cookie,
+      table.insert(reqs, wrk.format("POST", path, {["Cookie"] = cookie, ["Connection"] = "close",
         ["Content-Type"] = "application/x-www-form-urlencoded"}, body))
     end
     k = k + 1
@@ -168,7 +168,12 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(base: str, path: str, seconds: float, posts: list[tuple[str, str, str]] | None = None) -> Load:
-    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+    """Each request on a new connection (``Connection: close``), as many browsers would arrive.
+    With eight kept-alive connections the kernel may hand all eight to one of the two gunicorn
+    workers for the whole run (seen: one worker at 0% CPU, the rate halved), which made runs of
+    the same page differ by 2x; new connections spread over both workers every time."""
+    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s",
+            "-H", "Connection: close"]
     with tempfile.TemporaryDirectory() as tmp:
         if posts:
             data = Path(tmp, "requests.tsv")

@@ -27,7 +27,7 @@ import bench_store  # noqa: E402
 from bench_history import History, generate  # noqa: E402
 from bench_report import Report  # noqa: E402
 
-from commonroom.platform.bootstrap import bootstrap  # noqa: E402
+from commonroom.platform.bootstrap import bootstrap, views_url  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "instance" / "bench"
@@ -212,9 +212,11 @@ class Bench:
         for size, events in sizes:
             events = int(events * self.args.scale)
             path = OUT / f"bench-{size}.sqlite3"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
             url = f"sqlite:///{path}"
+            views = Path(views_url(url).split("://", 1)[1][1:])
+            for file in (path, views):
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{file}{suffix}").unlink(missing_ok=True)
             history, app = self.prepare(url, events, f"SQLite {size}")
             small = size == "10k"
             self.projections(app, f"SQLite {size}", "SQLite",
