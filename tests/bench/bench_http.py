@@ -243,6 +243,28 @@ def run_python(base: str, path: str, seconds: float, posts: list[tuple[str, str,
     return Load(len(latencies) / elapsed, pick(0.5), pick(0.99), errors[0], len(latencies))
 
 
+def page_latency(database_url: str, path: str, n: int = 200) -> dict:
+    """One request at a time through the app in this process (Flask's test client, no server, no
+    other load): the median time to answer ``path`` and the page's size. The work a page does,
+    without the queueing noise of a loaded run."""
+    from commonroom.platform.app import create_app
+
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": SECRET_KEY, "FOLLOW": False})
+    try:
+        client = app.test_client()
+        for _ in range(20):
+            body = client.get(path).data
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            client.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        return {"median_ms": times[len(times) // 2], "p90_ms": times[int(len(times) * 0.9)], "bytes": len(body)}
+    finally:
+        app.extensions["commonroom"].close()
+
+
 def signup_posts(route: str, pairs: list[tuple[UUID, UUID]]) -> list[tuple[str, str, str]]:
     """One POST per fresh (talk, peer): the peer's own session cookie and CSRF token."""
     posts = []
