@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
@@ -111,6 +112,23 @@ class Projection:
 Key = tuple
 
 
+@functools.cache
+def _shape(model: type[Base]) -> tuple:
+    """What a table's batches need to know of it, worked out once per model (every live batch
+    makes a ``_Table`` per table it touches): primary-key columns, whether the key is composite,
+    the key of a row's values, the columns, their scalar defaults, whether rows are numbered."""
+    table = model.__table__
+    pk = [c.name for c in table.primary_key.columns]
+    get_key = operator.itemgetter(*pk)
+    composite = len(pk) > 1
+    key = get_key if composite else (lambda values: (get_key(values),))
+    columns = [c.name for c in table.columns]
+    defaults = {c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None)
+                for c in table.columns}
+    numbered = not composite and isinstance(table.c[pk[0]].type, sa.Integer)
+    return pk, composite, key, columns, defaults, numbered
+
+
 class _Table:
     """One table's rows for one batch: loaded once, changed in memory, written back in bulk."""
 
@@ -118,21 +136,13 @@ class _Table:
         self.model, self.conn = model, conn
         self.empty = empty  # the table held no row when the batch began: nothing to read
         self.table: sa.Table = model.__table__
-        self.pk = [c.name for c in self.table.primary_key.columns]
-        get_key = operator.itemgetter(*self.pk)
-        self.composite = len(self.pk) > 1
-        self.key = get_key if len(self.pk) > 1 else (lambda values: (get_key(values),))
-        self.columns = [c.name for c in self.table.columns]
-        self.defaults = {c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None)
-                         for c in self.table.columns}
+        self.pk, self.composite, self.key, self.columns, self.defaults, self.numbered = _shape(model)
         self.rows: dict[Key, SimpleNamespace] = {}  # what the table holds now (in this batch)
         self.groups: dict[Any, dict[Key, SimpleNamespace]] = {}  # rows by the first key column
         self.stored: dict[Key, dict[str, Any]] = {}  # as read from the database
         self.known_keys: set[Key] = set()  # looked up (found or not)
         self.known_groups: set[Any] = set()  # every row with this first key value is held
         self.indexes: dict[tuple, _Index] = {}  # (column, filter) -> rows by that column's value
-        pk_column = self.table.c[self.pk[0]]
-        self.numbered = not self.composite and isinstance(pk_column.type, sa.Integer)
         self.last_id: int | None = None  # highest surrogate id (numbered tables), once read
 
     def _hold(self, key: Key, row: SimpleNamespace) -> None:
