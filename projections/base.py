@@ -129,6 +129,20 @@ def _shape(model: type[Base]) -> tuple:
     return pk, composite, key, columns, defaults, numbered
 
 
+@functools.cache
+def _by_first(model: type[Base]) -> sa.Select:
+    """The rows whose first key column is in ``:firsts`` (built once; values bound per call)."""
+    table = model.__table__
+    return sa.select(table).where(table.c[_shape(model)[0][0]].in_(sa.bindparam("firsts", expanding=True)))
+
+
+@functools.cache
+def _by_key(model: type[Base]) -> sa.Select:
+    """The row with this whole key (bound by column name)."""
+    table = model.__table__
+    return sa.select(table).where(*(table.c[c] == sa.bindparam(c) for c in _shape(model)[0]))
+
+
 class _Table:
     """One table's rows for one batch: loaded once, changed in memory, written back in bulk."""
 
@@ -152,10 +166,11 @@ class _Table:
         for index in self.indexes.values():
             index.note(row)
 
-    def _read(self, where) -> None:
+    def _read(self, where, params: dict | None = None) -> None:
         if self.empty:
             return
-        for found in self.conn.execute(sa.select(self.table).where(where)).mappings():
+        statement = where if isinstance(where, sa.Select) else sa.select(self.table).where(where)
+        for found in self.conn.execute(statement, params or {}).mappings():
             values = dict(found)
             key = self.key(values)
             if key not in self.stored and key not in self.known_keys:
@@ -166,10 +181,9 @@ class _Table:
     def load(self, firsts: Iterable[Any]) -> None:
         """Read every row whose first key column is one of ``firsts`` (one query per 500 values)."""
         wanted = sorted({f for f in firsts if f not in self.known_groups}, key=str)
-        column = self.table.c[self.pk[0]]
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
-            self._read(column.in_(chunk))
+            self._read(_by_first(self.model), {"firsts": chunk})
             self.known_groups.update(chunk)
 
     def load_keys(self, keys: Iterable[Key]) -> None:
@@ -189,7 +203,7 @@ class _Table:
         row = self.rows.get(key)
         if row is not None or key in self.known_keys or key[0] in self.known_groups:
             return row
-        self._read(sa.and_(*(self.table.c[c] == v for c, v in zip(self.pk, key))))
+        self._read(_by_key(self.model), dict(zip(self.pk, key)))
         self.known_keys.add(key)
         return self.rows.get(key)
 
