@@ -134,7 +134,7 @@ class Commonroom:
 
     def settle(self, position: int | None = None) -> None:
         """Read-your-writes: make the read models reflect everything up to ``position``."""
-        if position is not None and self.has_reached(position):
+        if position is not None and self.projector.has_reached(position):
             return
         if self.inline_projections:
             self.projector.catch_up()
@@ -142,12 +142,6 @@ class Commonroom:
             # The projection worker is behind or down: project here rather than show stale data.
             # Safe: batches lock the tracking rows, so this never doubles the worker's work.
             self.projector.catch_up(until=position)
-
-    def has_reached(self, position: int) -> bool:
-        """True when this process has seen every view reach ``position`` (no query: positions only
-        move forward, so a position once reached stays reached; False just means "go and look")."""
-        reached = self.projector._reached
-        return reached is not None and reached >= position
 
     def start_following(self) -> None:
         if self._follower is None:

@@ -166,10 +166,9 @@ class _Table:
         for index in self.indexes.values():
             index.note(row)
 
-    def _read(self, where, params: dict | None = None) -> None:
+    def _read(self, statement: sa.Select, params: dict | None = None) -> None:
         if self.empty:
             return
-        statement = where if isinstance(where, sa.Select) else sa.select(self.table).where(where)
         for found in self.conn.execute(statement, params or {}).mappings():
             values = dict(found)
             key = self.key(values)
@@ -196,7 +195,7 @@ class _Table:
         columns = sa.tuple_(*(self.table.c[c] for c in self.pk))
         for i in range(0, len(wanted), 300):
             chunk = wanted[i:i + 300]
-            self._read(columns.in_(chunk))
+            self._read(sa.select(self.table).where(columns.in_(chunk)))
             self.known_keys.update(chunk)
 
     def get(self, key: Key) -> SimpleNamespace | None:
@@ -257,7 +256,7 @@ class _Table:
         return index
 
     def flush(self) -> None:
-        t, pk = self.table, self.pk
+        pk = self.pk
         gone = [{"_k_" + c: v for c, v in zip(pk, key)} for key in self.stored if key not in self.rows]
         new, changed = [], []
         if not self.stored:  # nothing was read (a rebuild's first batch, append-only tables)
@@ -386,7 +385,7 @@ class _Index:
         where = [t.c[c].is_(None) if v is None else t.c[c] == v for c, v in self.where]
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
-            self.table._read(sa.and_(t.c[self.column].in_(chunk), *where))
+            self.table._read(sa.select(t).where(t.c[self.column].in_(chunk), *where))
             self.loaded.update(chunk)
         key = self.table.key
         for value in wanted:  # rows read after rows the batch added: back in key order

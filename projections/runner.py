@@ -126,6 +126,12 @@ class Projector:
         head = self.head()
         return [ViewStatus(name, position, head) for name, position in self.positions().items()]
 
+    def has_reached(self, position: int) -> bool:
+        """True when this runner has seen every view reach ``position`` (no query: positions only
+        move forward, so a position once reached stays reached; False just means "go and look")."""
+        reached = self._reached
+        return reached is not None and reached >= position
+
     def view(self, name: str) -> Projection:
         for view in self.views:
             if view.name == name:

@@ -24,6 +24,19 @@ def start_programme(services, organizer: UUID, rooms=(("Blue room", 5),), weekda
     services.settle()
 
 
+def my_scheduled_talk(app, auth, title: str, topic: str, day: date):
+    """I register, become an organizer, run a programme with a 3-seat Blue room and schedule my
+    talk ``title`` into it on ``day``. Returns (services, my peer id, the talk's id)."""
+    services = app.extensions["commonroom"]
+    auth.register()
+    speaker = auth.peer_id()
+    auth.make_organizer()
+    start_programme(services, speaker, rooms=[("Blue room", 3)])
+    talk_id, _ = services.talks.propose(speaker, title, "", [topic])
+    services.settle(services.talks.schedule(talk_id, day, "blue-room", by=speaker))
+    return services, speaker, talk_id
+
+
 def join_in_browser(page, base: str, name: str) -> None:
     """Register ``name`` through the join form in a Playwright page and wait until signed in."""
     page.goto(f"{base}/register")

@@ -76,7 +76,7 @@ class Bench:
         read = bench_store.summary([r for r, _ in reads])
         self.report.rate("Projections", f"rebuild, {events:,} events", db, rebuild, "events/s",
                          ceiling=read, ceiling_label="read+decode",
-                         target=f">= 100,000/s and >= 50% of ceiling",
+                         target=">= 100,000/s and >= 50% of ceiling",
                          met=rebuild["median"] >= 100_000 and rebuild["median"] >= read["median"] / 2
                          if db == "SQLite" else None)
 

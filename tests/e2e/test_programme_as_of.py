@@ -2,18 +2,12 @@
 
 from datetime import date, timedelta
 
-from support import next_weekday, start_programme
+from support import my_scheduled_talk, next_weekday
 
 
 def test_the_programme_as_of_a_day_shows_the_talks_as_they_were_then(app, client, auth):
     # Given a talk scheduled today, then signed up for and renamed
-    services = app.extensions["commonroom"]
-    auth.register()
-    speaker = auth.peer_id()
-    auth.make_organizer()
-    start_programme(services, speaker, rooms=[("Blue room", 3)])
-    talk_id, _ = services.talks.propose(speaker, "Old title", "", ["history"])
-    services.settle(services.talks.schedule(talk_id, next_weekday(7), "blue-room", by=speaker))
+    my_scheduled_talk(app, auth, "Old title", "history", next_weekday(7))
     # When I look at today's programme as of today and as of last year
     today = client.get(f"/programme?as_of={date.today().isoformat()}").get_data(as_text=True)
     before = client.get(f"/programme?as_of={(date.today() - timedelta(days=365)).isoformat()}")

@@ -1,20 +1,14 @@
 """Pages cached by view position never show stale data."""
 
-from support import next_weekday, start_programme
+from support import my_scheduled_talk, next_weekday
 
 from commonroom.platform.readcache import ReadCache
 
 
 def test_the_calendar_shows_a_sign_up_made_after_it_was_cached(app, client, auth):
     # Given a scheduled talk whose calendar page has been rendered (and cached)
-    services = app.extensions["commonroom"]
-    auth.register()
-    speaker = auth.peer_id()
-    auth.make_organizer()
-    start_programme(services, speaker, rooms=[("Blue room", 3)])
-    talk_id, _ = services.talks.propose(speaker, "Cached talk", "", ["caching"])
     day = next_weekday(7)
-    services.settle(services.talks.schedule(talk_id, day, "blue-room", by=speaker))
+    services, _, talk_id = my_scheduled_talk(app, auth, "Cached talk", "caching", day)
     url = f"/programme?week={day.isoformat()}&weeks=1"
     assert "0/3 seats" in client.get(url).get_data(as_text=True)
     assert "0/3 seats" in client.get(url).get_data(as_text=True)

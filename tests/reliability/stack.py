@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,14 +11,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from http.client import HTTPException  # (this module's own http() would shadow the package)
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
+from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import bootstrap
 from commonroom.projections.base import Base
 
@@ -172,6 +172,28 @@ def table_snapshot(engine: sa.Engine) -> dict[str, list]:
             rows = c.execute(sa.select(table)).all()
             snapshot[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return snapshot
+
+
+def live_snapshot(database_url: str) -> dict[str, list]:
+    """The read models as the running system left them (see ``table_snapshot``)."""
+    app = bootstrap(database_url)
+    try:
+        return table_snapshot(app.engine)
+    finally:
+        app.close()
+
+
+def command_events(store, talk_ids) -> Counter:
+    """How many events each (talk, peer, "signup" | "cancel") command left in the store: a
+    sign-up (seat or waitlist) and a peer's own cancellation, to compare with accepted requests."""
+    events: Counter = Counter()
+    for talk_id in talk_ids:
+        for event in store.events.get(talk_id):
+            if isinstance(event, (Talk.SignedUp, Talk.Waitlisted)):
+                events[(talk_id, event.peer_id, "signup")] += 1
+            elif isinstance(event, Talk.SignUpCancelled) and event.by == event.peer_id:
+                events[(talk_id, event.peer_id, "cancel")] += 1
+    return events
 
 
 def rebuilt_snapshot(database_url: str) -> dict[str, list]:

@@ -11,12 +11,10 @@ import threading
 import time
 from collections import Counter
 
-import pytest
-
-from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import bootstrap
 
-from stack import BIN, build_world, http, process_env, rebuilt_snapshot, table_snapshot, wait_until
+from stack import (BIN, build_world, command_events, http, live_snapshot, process_env, rebuilt_snapshot,
+                   table_snapshot, wait_until)
 
 
 def sign_up_everyone(database_url, world, clock, rounds: int = 1) -> None:
@@ -64,12 +62,7 @@ def test_kill_9_during_a_rebuild_then_resuming_equals_a_clean_rebuild(pg_url, cl
     subprocess.run([str(BIN / "commonroom"), "projections", "run", "--once"], env=process_env(pg_url),
                    check=True, capture_output=True, timeout=300)
     # Then the views equal a clean rebuild: nothing lost, nothing doubled
-    app = bootstrap(pg_url)
-    try:
-        resumed = table_snapshot(app.engine)
-    finally:
-        app.close()
-    assert resumed == rebuilt_snapshot(pg_url)
+    assert live_snapshot(pg_url) == rebuilt_snapshot(pg_url)
 
 
 def test_kill_9_of_the_live_worker_then_restarting_it_equals_a_clean_rebuild(processes, pg_url, clock):
@@ -89,12 +82,7 @@ def test_kill_9_of_the_live_worker_then_restarting_it_equals_a_clean_rebuild(pro
     wait_until(lambda: min(positions(pg_url)[0].values()) == positions(pg_url)[1], 120, "the restarted worker")
     processes.stop_all()
     # Then the views equal a clean rebuild
-    app = bootstrap(pg_url)
-    try:
-        live = table_snapshot(app.engine)
-    finally:
-        app.close()
-    assert live == rebuilt_snapshot(pg_url)
+    assert live_snapshot(pg_url) == rebuilt_snapshot(pg_url)
 
 
 def gunicorn_workers(master_pid: int) -> list[int]:
@@ -150,16 +138,11 @@ def test_kill_9_of_a_web_worker_under_load_leaves_no_partial_change(processes, p
     app = bootstrap(pg_url)
     try:
         wait_until(lambda: all(v.lag == 0 for v in app.projector.status()), 60, "the worker to catch up")
-        events = Counter()
         for talk_id in world.talks:
             talk = app.store.repository.get(talk_id)
             assert len(talk.confirmed) <= talk.capacity
             assert len(set(talk.confirmed) | set(talk.waitlist)) == len(talk.confirmed) + len(talk.waitlist)
-            for event in app.store.events.get(talk_id):
-                if isinstance(event, (Talk.SignedUp, Talk.Waitlisted)):
-                    events[(talk_id, event.peer_id, "signup")] += 1
-                elif isinstance(event, Talk.SignUpCancelled) and event.by == event.peer_id:
-                    events[(talk_id, event.peer_id, "cancel")] += 1
+        events = command_events(app.store, world.talks)
         for key in set(events) | set(accepted):
             assert accepted[key] <= events[key] <= accepted[key] + unknown[key], key
         live = table_snapshot(app.engine)
