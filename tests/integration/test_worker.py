@@ -78,3 +78,18 @@ def test_without_a_running_worker_settle_still_shows_the_command_s_effect(two_pr
     web.settle(position)
     # Then the read models have caught up to it anyway (read-your-writes)
     assert min(web.projector.positions().values()) >= position
+
+
+def test_a_position_past_the_head_of_the_log_does_not_wait_for_events_that_will_never_come(two_processes_worth):
+    # Given views that are up to date, and a browser whose session remembers a position from
+    # before the database was reset (past the head of this log)
+    web, _ = two_processes_worth
+    web.people.register("Ada", "ada@example.org", "Audit", "long enough")
+    web.projector.catch_up()
+    web.settle_timeout = 600
+    # When the next request settles to it
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (web.settle(web.projector.head() + 1000), done.set()), daemon=True)
+    thread.start()
+    # Then it returns at once instead of waiting out the timeout
+    assert done.wait(60)  # a bound for a stuck test (the timeout is 600 s), not a timing assertion
