@@ -143,6 +143,10 @@ class Commonroom:
             if self.projector.has_reached(position):
                 return
         if self.inline_projections:
+            follower = self._follower
+            if (position and follower is not None and follower.projecting.is_set()
+                    and self.projector.wait_for(position, timeout=follower.HANDOVER_SECONDS)):
+                return  # this process's follower projected it, batched with other saves
             self.projector.catch_up()
         elif position and not self.projector.wait_for(position, timeout=self.settle_timeout):
             # The projection worker is behind or down: project here rather than show stale data.
@@ -238,11 +242,17 @@ class Follower(threading.Thread):
 
     POLL_SECONDS = 1.0
     SQLITE_POLL_SECONDS = 0.02
+    # After a save wakes it, the follower waits this long so that saves made meanwhile share its
+    # batch (see ``run_worker``); a request that must see its own write waits for that batch
+    # rather than projecting a batch of one itself, for up to HANDOVER_SECONDS.
+    COALESCE_SECONDS = 0.005
+    HANDOVER_SECONDS = 0.25
 
     def __init__(self, app: Commonroom) -> None:
         super().__init__(name="commonroom-follower", daemon=True)
         self.app = app
         self.stopping = threading.Event()
+        self.projecting = threading.Event()  # holds the views' lock: this process projects
 
     def stop(self) -> None:
         self.stopping.set()
@@ -252,4 +262,5 @@ class Follower(threading.Thread):
         from commonroom.platform.worker import run_worker
 
         poll = self.SQLITE_POLL_SECONDS if is_sqlite(self.app.database_url) else self.POLL_SECONDS
-        run_worker(self.app, None, self.stopping, poll_seconds=poll)
+        run_worker(self.app, None, self.stopping, poll_seconds=poll, on_locked=self.projecting.set,
+                   on_released=self.projecting.clear, coalesce_seconds=self.COALESCE_SECONDS)

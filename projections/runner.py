@@ -220,7 +220,7 @@ class Projector:
         """Block until every view has reached ``position`` (for workers that do not project inline)."""
         deadline = time.monotonic() + timeout
         delay = 0.002
-        while min(self.positions().values(), default=0) < position:
+        while not self.has_reached(position) and min(self.positions().values(), default=0) < position:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

@@ -7,6 +7,8 @@ views are already there, or the worker is waited for, or (worker down) the reque
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 
 from commonroom.projections.attendance import SignUpRow
@@ -61,3 +63,30 @@ def test_a_refused_command_remembers_nothing_and_changes_nothing(app, client, au
     assert app.extensions["commonroom"].store.max_notification_id() == head
     with client.session_transaction() as session:
         assert "seen" not in session
+
+
+def test_with_the_in_process_follower_projecting_the_page_waits_for_its_batch(app, client, auth):
+    # given a web process whose follower holds the views' lock (as one gunicorn worker's does)
+    talk_id = scheduled_talk(app, auth, capacity=2)
+    join(auth, "Bea Second")
+    client.get("/")
+    services = app.extensions["commonroom"]
+    services.start_following()
+    assert services._follower.projecting.wait(60)  # a bound for a stuck test
+    projected_by = []
+    catch_up = services.projector.catch_up
+
+    def recording_catch_up(*args, **kwargs):
+        read = catch_up(*args, **kwargs)
+        if read:
+            projected_by.append(threading.current_thread().name)
+        return read
+
+    services.projector.catch_up = recording_catch_up
+    # when Bea signs up and follows the redirect
+    response = auth.post(f"/talks/{talk_id}/sign-up")
+    text = page(client, response.headers["Location"])
+    # then she sees her seat, and the follower projected it (batched with any other saves), not
+    # her request
+    assert "You're confirmed" in text and "1/2 seats taken" in text
+    assert projected_by and set(projected_by) == {"commonroom-follower"}

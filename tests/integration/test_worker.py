@@ -93,3 +93,29 @@ def test_a_position_past_the_head_of_the_log_does_not_wait_for_events_that_will_
     thread.start()
     # Then it returns at once instead of waiting out the timeout
     assert done.wait(60)  # a bound for a stuck test (the timeout is 600 s), not a timing assertion
+
+
+def test_saves_made_while_the_worker_coalesces_are_projected_in_one_batch(two_processes_worth):
+    # Given a worker that, once woken by a save, waits a moment for more before catching up
+    app, _ = two_processes_worth
+    app.projector.catch_up()
+    batches = []
+    stop = threading.Event()
+    locked = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(app, None, stop), daemon=True, kwargs=dict(
+        poll_seconds=60, coalesce_seconds=2, on_progress=batches.append, on_locked=locked.set))
+    thread.start()
+    assert locked.wait(60)
+    first = app.people.register("Warm Up", "warm@example.org", "Audit", "long enough").position
+    assert app.projector.wait_for(first, timeout=60)
+    batches.clear()
+    # When five people register one after the other (each hashes a password: tens of ms apart)
+    last = 0
+    for i in range(5):
+        last = app.people.register(f"Peer {i}", f"peer{i}@example.org", "Audit", "long enough").position
+    # Then they are projected together (each registration is two events: peer and email claim),
+    # not in a batch per registration: one batch, or two when the warm-up's window was still open
+    assert app.projector.wait_for(last, timeout=60)
+    stop.set()
+    thread.join(10)
+    assert sum(batches) == 10 and len(batches) <= 2
