@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import secrets
 import time
-import uuid
 from pathlib import Path
 
 from eventsourcing.persistence import OperationalError as StoreOperationalError
@@ -68,7 +69,7 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     @app.before_request
     def _before() -> None:
-        g.request_id = (request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16])[:64]
+        g.request_id = (request.headers.get("X-Request-Id") or _next_request_id())[:64]
         g.request_token = REQUEST_ID.set(g.request_id)
         g.started = time.perf_counter()
         consistency.settle_for_session()  # before reading the peer: a just-registered one must be there
@@ -98,6 +99,17 @@ def _register_hooks(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
         )
         return response
+
+
+# Request ids: 16 hex digits from a random tag per start, the process id (gunicorn workers fork
+# from one import) and a counter, without a uuid4 per request (os.urandom on every request, and
+# the ids need not be secret, only distinct enough to find one request's log lines).
+_REQUEST_IDS = itertools.count(1)
+_START_TAG = secrets.randbits(16)
+
+
+def _next_request_id() -> str:
+    return f"{_START_TAG:04x}{os.getpid() & 0xFFFFF:05x}{next(_REQUEST_IDS) & 0xFFFFFFF:07x}"
 
 
 def wants_json() -> bool:

@@ -85,6 +85,11 @@ def test_pages_carry_security_headers_and_a_request_id(client):
     assert response.headers["X-Request-Id"]
 
 
+def test_every_request_gets_its_own_request_id(client):
+    ids = {client.get("/").headers["X-Request-Id"] for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 16 for i in ids)
+
+
 def test_events_record_the_request_that_caused_them(app, client, auth):
     auth.post("/register", {"name": "Ada", "email": "ada@example.org", "department": "Audit",
                             "password": "long enough"}, headers={"X-Request-Id": "req-123"})
