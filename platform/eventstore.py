@@ -11,9 +11,10 @@ from contextvars import ContextVar
 from datetime import date, time
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Transcoding, UUIDAsHex
 
 from commonroom.domain.lunchday import LunchDay
 from commonroom.domain.mentoring import MentoringProgramme, Mentorship
@@ -50,6 +51,30 @@ class TimeAsISO(Transcoding):
 
     def decode(self, data: str) -> time:
         return time.fromisoformat(data)
+
+
+_UUIDS: dict[str, UUID] = {}
+
+
+def cached_uuid(text: str) -> UUID:
+    """``UUID(text)``, remembered: decoding builds two or three UUIDs per event (``UUID.__init__``
+    parses in Python, ~1.5 us) and a rebuild decodes the same few thousand ids over and over.
+    UUIDs are immutable, so sharing one object is safe. Bounded like ``projections.base.str_id``."""
+    try:
+        return _UUIDS[text]
+    except KeyError:
+        if len(_UUIDS) >= 200_000:
+            _UUIDS.clear()
+        value = _UUIDS[text] = UUID(text)
+        return value
+
+
+class CachedUUIDAsHex(UUIDAsHex):
+    """eventsourcing's ``uuid_hex`` transcoding (same name, same stored form), decoding through
+    ``cached_uuid``."""
+
+    def decode(self, data: str) -> UUID:
+        return cached_uuid(data)
 
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:
@@ -99,6 +124,12 @@ class EventStore(Application):
         self._listeners_lock = threading.Lock()
         super().__init__(env=env)
         self.group_commit = GroupCommitter(self.events.put)
+        if getattr(self.recorder, "convert_originator_id", None) is not None:
+            # The SQLite recorder stores ids as text and parses each row's with UUID(); the
+            # PostgreSQL driver returns UUID objects itself and has no such method.
+            datastore = getattr(self.recorder, "datastore", None)
+            if getattr(datastore, "originator_id_type", "uuid") == "uuid":
+                self.recorder.convert_originator_id = cached_uuid
 
     def construct_env(self, name: str, env: Any = None):  # type: ignore[override]
         # Only our explicit settings: never read the process environment here (one composition root).
@@ -110,6 +141,7 @@ class EventStore(Application):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
+        transcoder.register(CachedUUIDAsHex())  # replaces the default one of the same name
         transcoder.register(DateAsISO())
         transcoder.register(TimeAsISO())
 
