@@ -44,7 +44,9 @@ class Report:
                    f"{ceiling_label}: {rate_text(ceiling, unit)}; figure is {share:.1%} of it",
                    target, met, raw={"figure": s, "ceiling": ceiling, "share": share})
 
-    def http(self, section, measure, database, runs, bare: dict, target: str, met: bool | None) -> None:
+    def http(self, section, measure, database, runs, bare: dict, target: str, met: bool | None,
+             also: tuple[str, dict] | None = None) -> None:
+        """``also``: a second ceiling (label, rate summary) shown beside the bare one."""
         rates = [x.rate for x in runs]
         s = {"median": statistics.median(rates), "min": min(rates), "max": max(rates), "runs": rates}
         p50 = statistics.median(x.p50_ms for x in runs)
@@ -54,9 +56,13 @@ class Report:
         if errors:
             figure += f"; {errors:,} of {sum(x.requests for x in runs):,} responses were errors"
         share = s["median"] / bare["median"] if bare["median"] else float("nan")
-        self.plain(section, measure, database, figure,
-                   f"bare: {rate_text(bare, 'req/s')}; figure is {share:.1%} of it", target, met,
-                   raw={"runs": [asdict(x) for x in runs], "share_of_bare": share})
+        ceiling = f"bare: {rate_text(bare, 'req/s')}; figure is {share:.1%} of it"
+        raw = {"runs": [asdict(x) for x in runs], "share_of_bare": share}
+        if also is not None:
+            label, second = also
+            raw[f"share_of_{label}"] = part = s["median"] / second["median"] if second["median"] else float("nan")
+            ceiling += f". {label}: {rate_text(second, 'req/s')}; figure is {part:.1%} of it"
+        self.plain(section, measure, database, figure, ceiling, target, met, raw=raw)
 
     def as_json(self, stamp: str, args: dict) -> dict:
         return {"stamp": stamp, "args": args, "machine": self.machine, "notes": self.notes,

@@ -3,9 +3,10 @@
 ``gunicorn --pythonpath tests/bench wsgi_bench:app``. Bench-only: the product never sees these routes.
 """
 
-from flask import jsonify
+from flask import flash, jsonify, redirect, url_for
 
 from commonroom.platform.app import create_app
+from commonroom.platform.web.security import login_required
 
 app = create_app()
 
@@ -13,6 +14,16 @@ app = create_app()
 @app.route("/bench/bare")
 def bench_bare():
     return "ok"
+
+
+@app.route("/bench/session-post/<talk_id>", methods=["POST"])
+@login_required
+def bench_session_post(talk_id: str):
+    """The sign-up POST without its command, the second ceiling: the same hooks (session cookie
+    read and re-signed, CSRF check, signed-in peer read from the people view, request log), the
+    same flash and redirect; no event, no projection."""
+    flash("You are signed up.")
+    return redirect(url_for("talks.show", talk_id=talk_id), 303)
 
 
 @app.route("/bench/routes")
