@@ -288,8 +288,20 @@ def _evidence(engine: sa.Engine, keys: list[str], at: datetime | None) -> list:
 
 def rank(engine: sa.Engine, skill: str, at: datetime | None = None, department: str | None = None,
          reference: datetime | None = None) -> list[Ranked]:
-    """People who know ``skill`` (a canonical key) best first, each with the evidence why."""
-    reference = reference or at or datetime.now(timezone.utc)
+    """People who know ``skill`` (a canonical key) best first, each with the evidence why.
+
+    Cached like the evidence it is computed from (by the views' positions) and by the moment the
+    evidence decays to: ``reference``, else ``at``, else the current minute (with a half-life of
+    180 days, a minute of decay moves a score by under three millionths of itself). A popular
+    search is ranked once a minute per process rather than on every request, never from stale
+    views."""
+    reference = reference or at or datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    return list(_cached(engine, ("rank", skill, at, department, reference),
+                        lambda: _rank(engine, skill, at, department, reference)))
+
+
+def _rank(engine: sa.Engine, skill: str, at: datetime | None, department: str | None,
+          reference: datetime) -> list[Ranked]:
     names = _names(engine, at)
     rows = _evidence(engine, names.keys_for(names.canonical(skill)), at)
     people = _people(engine, at)

@@ -3,6 +3,8 @@ alias merges, endorsements and demand."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from commonroom.domain.errors import NotAllowed
@@ -166,3 +168,21 @@ def test_profile_lists_talks_given_and_attended(services, clock):
     assert [t.title for t in ann_profile.talks_given] == ["Python for auditors"]
     assert [t.title for t in d.profile(services.engine, str(bob)).talks_attended] == ["Python for auditors"]
     assert ann_profile.skills[0].skill == "Python"
+
+
+def test_a_repeated_search_is_answered_from_the_cache_until_the_views_move(services):
+    # given someone who offers Go
+    an_organizer(services)
+    a_peer(services, "Ann Go", offers=["Go"])
+    services.settle()
+    moment = datetime.now(timezone.utc)
+    first = d.rank(services.engine, "go", reference=moment)
+    cache = d._CACHES[services.engine]
+    hits = cache.hits
+    # when the same search runs again: one cache hit answers it, with the same ranking
+    assert names(d.rank(services.engine, "go", reference=moment)) == names(first) == ["Ann Go"]
+    assert cache.hits == hits + 1
+    # and when someone else offers Go, the views have moved: the next search ranks again
+    a_peer(services, "Bea Go", offers=["Go"])
+    services.settle()
+    assert names(d.rank(services.engine, "go", reference=moment)) == ["Ann Go", "Bea Go"]
