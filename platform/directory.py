@@ -19,6 +19,8 @@ import difflib
 import threading
 import weakref
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -114,11 +116,34 @@ _CACHES_LOCK = threading.Lock()
 _VIEWS = ("expertise", "graph")
 
 
+_POSITIONS = sa.select(Tracking.name, Tracking.position).where(Tracking.name.in_(_VIEWS))
+# Positions read once for a whole page (``one_reading``): engine -> positions.
+_READING: ContextVar[dict[sa.Engine, tuple[int, ...]] | None] = ContextVar("directory_reading", default=None)
+
+
 def _positions(engine: sa.Engine) -> tuple[int, ...]:
+    reading = _READING.get()
+    if reading is not None and engine in reading:
+        return reading[engine]
     with engine.connect() as c:
-        found = dict(c.execute(
-            sa.select(Tracking.name, Tracking.position).where(Tracking.name.in_(_VIEWS))).all())
-    return tuple(found.get(name, 0) for name in _VIEWS)
+        found = dict(c.execute(_POSITIONS).all())
+    positions = tuple(found.get(name, 0) for name in _VIEWS)
+    if reading is not None:
+        reading[engine] = positions
+    return positions
+
+
+@contextmanager
+def one_reading():
+    """Within the block, the views' positions are read once: a page that ranks, lists wanters,
+    the overview and the departments makes one positions query instead of one per part, and
+    every part of it is keyed by the same positions. Per request (a context variable), so the
+    next request, after a command, reads them again."""
+    token = _READING.set({})
+    try:
+        yield
+    finally:
+        _READING.reset(token)
 
 
 def _cached(engine: sa.Engine, key: Hashable, compute: Callable[[], object]):

@@ -45,6 +45,7 @@ def index():
     return render_directory(error=None, status=200)
 
 
+@d.one_reading()  # the views' positions read once for the whole page
 def render_directory(error: DomainError | None, status: int):
     engine = services().engine
     as_of = as_of_arg()
@@ -91,6 +92,7 @@ def profile(peer_id: str):
     return render_profile(peer_id_or_404(peer_id), error=None, status=200)
 
 
+@d.one_reading()  # the views' positions read once for the whole page
 def render_profile(peer_id: str, error: DomainError | None, status: int):
     engine = services().engine
     as_of = as_of_arg()
@@ -148,6 +150,7 @@ def talk_history(talk_id: str):
 
 # --- the graph --------------------------------------------------------------------------------------
 @bp.route("/graph")
+@d.one_reading()
 def graph_page():
     engine = services().engine
     timeline = d.months(engine, services().clock.now().date())
@@ -175,6 +178,7 @@ def timeline_step(timeline: list[date]) -> date | None:
 
 
 @bp.route("/graph.json")
+@d.one_reading()
 def graph_json():
     as_of = as_of_arg()
     shown = d.graph(services().engine, d.moment(as_of), request.args.get("topic") or None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from commonroom.domain.peer import Peer
 
@@ -187,3 +188,20 @@ def test_a_popular_skill_shows_its_knowers_a_page_at_a_time_and_its_wanters_with
     assert '<ol class="ranking" start="26">' in second and 'rel="prev"' in second and 'rel="next"' not in second
     # and a page number that is not one shows the first page
     assert "Peer 00" in client.get("/directory?q=sql&page=abc").get_data(as_text=True)
+
+
+def test_a_search_page_reads_the_views_positions_once(app, client, org):
+    # given the page's parts (overview, matching skills, ranking, wanters, departments) each cached
+    # by the views' positions
+    engine = org["services"].engine
+    statements = []
+    listener = lambda _c, _cur, statement, *_: statements.append(statement)  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        # when someone searches (signed out: no session to settle)
+        response = client.get("/directory?q=kubernetes")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    # then the page is there, and the positions were read once for all of its parts
+    assert "Ann Archer" in response.get_data(as_text=True)
+    assert sum("projection_tracking" in s for s in statements) == 1
