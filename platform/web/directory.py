@@ -6,6 +6,7 @@ Every read page takes ``?as_of=YYYY-MM-DD`` and shows the state at the end of th
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import quote
 from uuid import UUID
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
@@ -39,6 +40,17 @@ def peer_id_or_404(peer_id: str) -> str:
 # first, and the first few dozen who want to learn it with a count of the rest.
 RANKED_PER_PAGE = 25
 WANTERS_SHOWN = 40
+
+@bp.app_template_global()
+def profile_url(peer_id: object) -> str:
+    """``url_for("directory.profile", peer_id=...)`` for the many links of one page (the graph
+    page links every person, often more than a thousand times): the route's prefix is built once
+    per request, then each link is the prefix plus the quoted id (``url_for`` costs ~20 us)."""
+    prefix = g.get("profile_url_prefix")
+    if prefix is None:
+        prefix = g.profile_url_prefix = url_for("directory.profile", peer_id="-")[:-1]
+    return prefix + quote(str(peer_id), safe="")
+
 
 @bp.route("/directory")
 def index():
@@ -186,7 +198,7 @@ def graph_json():
     return jsonify({
         "as_of": as_of.isoformat() if as_of else None,
         "nodes": [{"id": p.id, "name": p.name, "department": p.department,
-                   "url": url_for("directory.profile", peer_id=p.id)} for p in shown.nodes],
+                   "url": profile_url(p.id)} for p in shown.nodes],
         "edges": [{"source": e["teacher"], "target": e["learner"], "weight": e["weight"], "topics": e["topics"]}
                   for e in shown.edges],
     })
