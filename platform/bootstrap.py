@@ -192,12 +192,17 @@ def schema_lock(database_url: str):
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
 
+def all_views() -> list:
+    """A fresh instance of every read model, in the order they are applied."""
+    return [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView(),
+            ExpertiseView(), GraphView()]
+
+
 def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None = None,
               inline_projections: bool = True, batch_size: int = 1000) -> Commonroom:
     write_engine = make_engine(views_url(database_url), immediate=True)
     read_engine = make_engine(views_url(database_url))
-    views = [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView()]
-    views += [ExpertiseView(), GraphView()]
+    views = all_views()
     with schema_lock(database_url):
         store = EventStore(database_url)
         projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size,

@@ -132,6 +132,12 @@ class Projector:
         reached = self._reached
         return reached is not None and reached >= position
 
+    def forget_reached(self) -> None:
+        """Drop the remembered position (views were rebuilt by another runner): the next catch-up
+        and ``has_reached`` read the tracking rows again."""
+        with self._lock:
+            self._reached = None
+
     def view(self, name: str) -> Projection:
         for view in self.views:
             if view.name == name:

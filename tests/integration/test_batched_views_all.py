@@ -4,11 +4,15 @@ batches of 7, or in one batch, and the same rows live processing built."""
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from commonroom.platform import directory as d
+from commonroom.platform import rebuild as parallel
 from commonroom.projections.base import Tracking
 from commonroom.projections.runner import Projector
 from directory_given import a_peer, a_talk_held
@@ -115,3 +119,20 @@ def test_every_view_rebuilt_one_event_at_a_time_in_sevens_or_in_one_batch_holds_
                   "expertise_evidence", "skill_wants", "endorsements", "talk_versions", "skill_aliases",
                   "peer_versions", "learning_edges"):
         assert live[table], table
+
+
+@pytest.mark.parametrize("second_process", ["works", "fails"])
+def test_a_rebuild_split_over_two_processes_holds_the_live_rows(services, clock, monkeypatch, second_process):
+    # given a history with every event of every view, projected live as it happened
+    a_history_with_every_event(services, clock)
+    a_history_with_every_exchange(services, clock)
+    live = every_table(services)
+    if second_process == "fails":  # a real interpreter that cannot start the second rebuild
+        monkeypatch.setattr(parallel, "CHILD", [sys.executable, "-m", "commonroom.platform.no_such_module"])
+    # when the views are rebuilt with half of them in a second process (SQLite; PostgreSQL: one)
+    read = parallel.rebuild(services, processes=2, min_events=0)
+    # then it read the whole log, and every table holds exactly the rows live processing built,
+    # whether the second process's rows were swapped in or, when it failed, rebuilt here instead
+    assert read == services.store.max_notification_id()
+    assert every_table(services) == live
+    assert not list(Path(services.projector.engine.url.database or ".").parent.glob("*.rebuild-*"))
