@@ -19,9 +19,9 @@ import difflib
 import threading
 import weakref
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 from contextlib import contextmanager
 from contextvars import ContextVar
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from uuid import UUID

@@ -57,9 +57,10 @@ _UUIDS: dict[str, UUID] = {}
 
 
 def cached_uuid(text: str) -> UUID:
-    """``UUID(text)``, remembered: decoding builds two or three UUIDs per event (``UUID.__init__``
-    parses in Python, ~1.5 us) and a rebuild decodes the same few thousand ids over and over.
-    UUIDs are immutable, so sharing one object is safe. Bounded like ``projections.base.str_id``."""
+    """``UUID(text)``, remembered: decoding builds two or three UUIDs per event and a rebuild
+    decodes the same few thousand ids over and over (``UUID.__init__`` parses in Python: 2.1 us,
+    against 0.14 us for a hit here, timeit). UUIDs are immutable, so sharing one object is safe.
+    Bounded like ``projections.base.str_id``."""
     try:
         return _UUIDS[text]
     except KeyError:

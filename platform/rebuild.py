@@ -64,6 +64,7 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
     notifications this process read. Uses a second process on SQLite when there is a second CPU
     and at least ``min_events`` events."""
     from commonroom.platform.bootstrap import is_sqlite
+    from commonroom.platform.worker import group_projector
 
     projector: Projector = app.projector
     chosen = list(names) if names else [v.name for v in projector.views]
@@ -78,12 +79,12 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
     # A fresh interpreter (not multiprocessing's spawn, which re-imports the caller's __main__).
     child = subprocess.Popen([*CHILD, app.database_url, str(scratch), ",".join(there)])
     try:
-        read = _group(projector, here).rebuild(progress=progress)
+        read = group_projector(app, here).rebuild(progress=progress)
         if child.wait() == 0:
             _swap_in(projector, scratch, [projector.view(n) for n in there])
         else:
             log.warning("the second rebuild process failed (exit %s): rebuilding %s here", child.returncode, there)
-            read = max(read, _group(projector, there).rebuild(progress=progress))
+            read = max(read, group_projector(app, there).rebuild(progress=progress))
     finally:
         if child.poll() is None:
             child.kill()
@@ -92,13 +93,6 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
             Path(f"{scratch}{suffix}").unlink(missing_ok=True)
     projector.forget_reached()
     return read
-
-
-def _group(projector: Projector, names: Sequence[str]) -> Projector:
-    """A runner over some of the views, sharing the projector's engines, store and mapper."""
-    return Projector(projector.engine, projector.recorder, projector.mapper, [projector.view(n) for n in names],
-                     batch_size=projector.batch_size, read_engine=projector.read_engine,
-                     rebuild_batch_size=projector.rebuild_batch_size)
 
 
 def _scratch_path(projector: Projector) -> Path:

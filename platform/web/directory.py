@@ -41,11 +41,13 @@ def peer_id_or_404(peer_id: str) -> str:
 RANKED_PER_PAGE = 25
 WANTERS_SHOWN = 40
 
+
 @bp.app_template_global()
 def profile_url(peer_id: object) -> str:
     """``url_for("directory.profile", peer_id=...)`` for the many links of one page (the graph
     page links every person, often more than a thousand times): the route's prefix is built once
-    per request, then each link is the prefix plus the quoted id (``url_for`` costs ~20 us)."""
+    per request, then each link is the prefix plus the quoted id (timeit in a request context:
+    4.6 us a link against 11.7 us for ``url_for``)."""
     prefix = g.get("profile_url_prefix")
     if prefix is None:
         prefix = g.profile_url_prefix = url_for("directory.profile", peer_id="-")[:-1]
