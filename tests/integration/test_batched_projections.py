@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from commonroom.projections.attendance import AttendanceView, SignUpRow
-from commonroom.projections.base import Rows, Tracking
+from commonroom.projections.base import Rows, Tracking, _Table
 from commonroom.projections.people import PeerSkillRow
 from commonroom.projections.runner import Projector
 from core_given import a_peer, a_scheduled_talk, an_organizer
@@ -141,3 +141,54 @@ def test_a_view_set_back_by_another_runner_is_replayed_by_a_runner_that_had_seen
     # then attendance holds every sign-up again, each once
     assert set(runner.positions().values()) == {services.store.max_notification_id()}
     assert_views_match_the_talk(services, talk_id)
+
+
+def test_a_live_batch_reads_the_sign_ups_it_touches_not_every_sign_up_of_their_talks(services):
+    # given fifteen talks whose sign-ups are projected
+    first, _ = a_busy_talk(services, sign_ups=20)
+    speaker = a_peer(services, "Dora Busy")
+    talks = [first] + [a_scheduled_talk(services, speaker, days_ahead=7 * (i + 2)) for i in range(14)]
+    for talk in talks[1:]:
+        for _ in range(3):
+            services.talks.sign_up(talk, uuid4())
+    services.settle()
+    # when a batch of 60 new sign-ups arrives, four per talk: more than the 50 keys from which a
+    # batch may read whole groups, but too few per talk for that to pay
+    for i in range(60):
+        services.talks.sign_up(talks[i % len(talks)], uuid4())
+    projector = a_projector(services)
+    held = []
+    flush = _Table.flush
+
+    def counting(table):
+        if table.model is SignUpRow:
+            held.append(len(table.stored))
+        flush(table)
+    _Table.flush = counting
+    try:
+        projector.catch_up()
+    finally:
+        _Table.flush = flush
+    # then the batch read none of the talks' earlier sign-ups (the new keys are not stored yet)
+    assert held == [0]
+    for talk in talks:
+        assert_views_match_the_talk(services, talk)
+
+
+def test_reading_rows_by_whole_key_searches_the_key_instead_of_scanning_the_table(services):
+    # given projected sign-ups
+    a_busy_talk(services, sign_ups=5)
+    services.settle()
+    from commonroom.projections.base import _by_keys
+    with services.projector.read_engine.connect() as c:
+        if c.dialect.name == "sqlite":  # the plan is SQLite's; PostgreSQL runs the same statement
+            sql = str(_by_keys(SignUpRow, 4).compile(c))
+            plan = " ".join(str(row[-1]) for row in c.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + sql, tuple(f"x{i}" for i in range(8))))
+            # then each key is a search of the primary key, never a scan of signups
+            assert "SEARCH signups" in plan and "SCAN signups" not in plan, plan
+        # and the batch reads exactly the rows asked for (a key padded twice comes back once)
+        wanted = [tuple(r) for r in c.execute(sa.select(SignUpRow.talk_id, SignUpRow.peer_id).limit(3))]
+        rows = Rows(c)
+        rows.load_keys(SignUpRow, wanted + [("no such talk", "nobody")])
+        assert sorted(rows.table(SignUpRow).stored) == sorted(wanted)
