@@ -19,17 +19,32 @@ from uuid import UUID
 ATOMS = (str, int, float, bool, bytes, type(None), UUID, date, datetime, time, timedelta, Decimal)
 
 
+# The exact types of ATOMS: a container holding only these (a talk's list of peer ids) is copied
+# by one C-level shallow copy, after one C-level pass over its items' types, instead of a Python
+# call per item (a waitlist of a thousand ids: 250 us -> 25 us a copy, every sign-up). A subclass
+# (a str enum, say) is not in it and takes the item-by-item path, which still shares it.
+_ATOM_TYPES = frozenset(ATOMS)
+
+
 def copy_value(value: Any, memo: dict) -> Any:
     if isinstance(value, ATOMS):
         return value
     kind = type(value)
     if kind is list:
+        if _ATOM_TYPES.issuperset(map(type, value)):
+            return value.copy()
         return [copy_value(v, memo) for v in value]
     if kind is dict:
+        if _ATOM_TYPES.issuperset(map(type, value)) and _ATOM_TYPES.issuperset(map(type, value.values())):
+            return value.copy()
         return {copy_value(k, memo): copy_value(v, memo) for k, v in value.items()}
     if kind is set:
+        if _ATOM_TYPES.issuperset(map(type, value)):
+            return value.copy()
         return {copy_value(v, memo) for v in value}
     if kind is tuple:
+        if _ATOM_TYPES.issuperset(map(type, value)):
+            return value  # a tuple of atoms cannot change: share it, as deepcopy does
         return tuple(copy_value(v, memo) for v in value)
     return deepcopy(value, memo)
 

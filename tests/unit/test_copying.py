@@ -57,3 +57,18 @@ def test_values_it_does_not_know_are_still_deep_copied_and_shared_references_sta
     copy.box.items.append(99)
     assert holder.nested == {"a": [1, 2, {"deep": [3]}], "b": (holder.nested["b"][0], [4])}
     assert holder.box.items == [5] and copy.same is copy.box
+
+
+def test_containers_of_atoms_are_copied_whole_and_containers_of_containers_item_by_item():
+    ids = [uuid4() for _ in range(50)]
+    holder = Holder()
+    holder.ids, holder.seen, holder.frozen = ids, {i: True for i in ids}, tuple(ids)
+    holder.rows = [[1], [2]]  # a list of lists: the inner lists must not be shared
+    copy = deepcopy(holder)
+    assert copy.ids == ids and copy.ids is not ids
+    assert copy.seen == holder.seen and copy.seen is not holder.seen
+    assert copy.frozen is holder.frozen  # a tuple of atoms cannot change: shared, as deepcopy does
+    assert copy.rows == [[1], [2]] and copy.rows[0] is not holder.rows[0]
+    copy.ids.append(uuid4())
+    copy.rows[0].append(9)
+    assert len(holder.ids) == 50 and holder.rows == [[1], [2]]
