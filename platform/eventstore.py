@@ -6,15 +6,17 @@ recorder (WAL, synchronous=FULL), ``postgresql://user@host:port/db`` -> its Post
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from contextvars import ContextVar
 from datetime import date, time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding, UUIDAsHex
+from eventsourcing.persistence import JSONTranscoder, Notification, Recording, StoredEvent, Transcoding, UUIDAsHex
 
 from commonroom.domain.lunchday import LunchDay
 from commonroom.domain.mentoring import MentoringProgramme, Mentorship
@@ -107,6 +109,48 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
     raise ValueError(f"COMMONROOM_DATABASE_URL must start with sqlite:// or postgresql://, not {database_url!r}")
 
 
+class FileWriteLock:
+    """An exclusive ``flock`` on a file beside a SQLite database, held while one process writes.
+
+    Two processes saving into one SQLite file otherwise meet in SQLite's own lock, whose busy
+    handler sleeps (1, 2, 5, 10 ms ...) and polls: under a sign-up load from both gunicorn workers
+    those sleeps, not the work, set the latency. A process waiting in ``flock`` is woken by the
+    kernel the moment the other releases it. Only the group commit's leader thread takes it (one
+    writer per process at a time); the descriptor is opened per process (a descriptor inherited
+    across ``fork`` shares its lock with the parent, so it would not exclude it).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _descriptor(self) -> int:
+        pid = os.getpid()
+        if self._fd is None or self._pid != pid:
+            self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), pid
+        return self._fd
+
+    def around(self, write: Callable[..., Any]) -> Callable[..., Any]:
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            fd = self._descriptor()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                return write(*args, **kwargs)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        return locked
+
+
+def _file_write_lock(env: dict[str, str]) -> FileWriteLock | None:
+    """The write lock of a SQLite database file (None for PostgreSQL or an in-memory database)."""
+    name = env.get("SQLITE_DBNAME", "")
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.sqlite" or not name or ":memory:" in name \
+            or name.startswith("file:"):
+        return None
+    return FileWriteLock(f"{name}.write.lock")
+
+
 class EventStore(Application):
     """All of Commonroom's aggregates share one store, so projections read one ordered log."""
 
@@ -124,7 +168,9 @@ class EventStore(Application):
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
         super().__init__(env=env)
-        self.group_commit = GroupCommitter(self.events.put)
+        self.write_lock = _file_write_lock(env)
+        write = self.write_encoded
+        self.group_commit = GroupCommitter(write if self.write_lock is None else self.write_lock.around(write))
         if getattr(self.recorder, "convert_originator_id", None) is not None:
             # The SQLite recorder stores ids as text and parses each row's with UUID(); the
             # PostgreSQL driver returns UUID objects itself and has no such method.
@@ -155,11 +201,26 @@ class EventStore(Application):
                 object.__setattr__(domain_event, "request_id", request_id)
         if processing_event.tracking is not None or processing_event.saved_kwargs:
             return super()._record(processing_event)
-        recordings = self.group_commit.record(processing_event.events)
+        # Encoded here, by the saving thread, before it joins a group: the group's transaction
+        # (and SQLite's write lock, which the other web process waits for) then holds only the
+        # INSERT and the commit, not the JSON encoding of every event in the group.
+        encoded = [(event, self.mapper.to_stored_event(event)) for event in processing_event.events]
+        recordings = self.group_commit.record(encoded)
         if self.repository.cache and not self.repository.fastforward:
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
         return recordings
+
+    def write_encoded(self, encoded: Sequence[tuple[Any, StoredEvent]]) -> list[Recording]:
+        """Insert events already encoded (``(domain event, stored event)`` pairs) in one
+        transaction; the recordings ``EventStore.put`` would return for them."""
+        stored = [s for _, s in encoded]
+        ids = self.recorder.insert_events(stored)
+        if not ids:
+            return []
+        return [Recording(d, Notification(originator_id=s.originator_id, originator_version=s.originator_version,
+                                          topic=s.topic, state=s.state, id=n))
+                for (d, s), n in zip(encoded, ids, strict=True)]
 
     def _take_snapshots(self, processing_event) -> None:  # type: ignore[override]
         """Snapshot from the aggregate in hand when it stands exactly at the snapshot's version

@@ -85,7 +85,7 @@ def one_then_the_rest_together(store, gate: Gate, threads) -> None:
 @pytest.fixture
 def gated(services):
     store = services.store
-    gate = Gate(store.events.put)
+    gate = Gate(store.write_encoded)
     store.group_commit = GroupCommitter(gate)
     return store, gate
 
