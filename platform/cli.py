@@ -99,7 +99,12 @@ def projections_run(once: bool, views: str) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run_worker(app, chosen, stop,
+        # SQLite has no LISTEN/NOTIFY: another process's saves are found by a cheap poll of the
+        # log's head, as often as the in-process follower looks (PostgreSQL wakes it on NOTIFY).
+        from commonroom.platform.bootstrap import Follower, is_sqlite
+
+        poll = Follower.SQLITE_POLL_SECONDS if is_sqlite(app.database_url) else 0.5
+        run_worker(app, chosen, stop, poll_seconds=poll, coalesce_seconds=Follower.COALESCE_SECONDS,
                    on_wait=lambda: click.echo("another worker holds this view group; waiting for its lock", err=True))
     except KeyboardInterrupt:
         pass
