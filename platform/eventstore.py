@@ -131,6 +131,11 @@ class FileWriteLock:
             self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), pid
         return self._fd
 
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
     def around(self, write: Callable[..., Any]) -> Callable[..., Any]:
         def locked(*args: Any, **kwargs: Any) -> Any:
             fd = self._descriptor()
@@ -238,6 +243,11 @@ class EventStore(Application):
                 self.snapshots.put([snapshot_class.take(aggregate)])
             else:  # more events of it in this save: take the snapshot at that version from the store
                 self.take_snapshot(event.originator_id, version=event.originator_version)
+
+    def close(self) -> None:
+        if self.write_lock is not None:
+            self.write_lock.close()
+        super().close()
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(max_notification_id)`` after every save in this process."""

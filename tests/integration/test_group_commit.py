@@ -147,3 +147,58 @@ def test_an_idle_store_writes_a_save_at_once_in_its_own_transaction(services):
     before = store.group_commit.stats.transactions
     store.save(a_new_peer("Alone"))
     assert store.group_commit.stats.transactions == before + 1
+
+
+def test_on_sqlite_a_save_waits_while_another_process_holds_the_write_lock(services):
+    # given a SQLite store (PostgreSQL has its own row and WAL locks: no file lock there)
+    store = services.store
+    if not services.database_url.startswith("sqlite"):
+        assert store.write_lock is None
+        return
+    # and another process holding the lock file beside the database
+    import subprocess
+    import sys
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+                               "print('held', flush=True); sys.stdin.readline()", store.write_lock.path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # when this process saves
+        threads, outcomes = saving_threads(store, [a_new_peer("Waiting")])
+        threads[0].start()
+        threads[0].join(0.5)
+        # then the save waits for the lock
+        assert threads[0].is_alive() and not outcomes
+        # and is written as soon as the other process lets go
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        threads[0].join(10)
+        assert not threads[0].is_alive() and not isinstance(outcomes[0], Exception)
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+def test_the_write_lock_excludes_a_forked_child(tmp_path):
+    # a descriptor inherited across fork shares its open file, and so its flock, with the parent:
+    # a gunicorn worker forked after the store opened it must not write alongside its parent
+    import fcntl
+    import os
+    from commonroom.platform.eventstore import FileWriteLock
+    lock = FileWriteLock(str(tmp_path / "x.write.lock"))
+    fcntl.flock(lock._descriptor(), fcntl.LOCK_EX)  # the parent holds it
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child tries to take it without waiting
+        try:
+            fcntl.flock(lock._descriptor(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(write, b"taken")
+        except BlockingIOError:
+            os.write(write, b"kept")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 5) == b"kept"
+    os.close(read)
+    os.close(write)
+    lock.close()
