@@ -136,15 +136,12 @@ class FileWriteLock:
             os.close(self._fd)
         self._fd = None
 
-    def around(self, write: Callable[..., Any]) -> Callable[..., Any]:
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            fd = self._descriptor()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                return write(*args, **kwargs)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        return locked
+    def __enter__(self) -> FileWriteLock:
+        fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 def _file_write_lock(env: dict[str, str]) -> FileWriteLock | None:
@@ -174,8 +171,7 @@ class EventStore(Application):
         self._listeners_lock = threading.Lock()
         super().__init__(env=env)
         self.write_lock = _file_write_lock(env)
-        write = self.write_encoded
-        self.group_commit = GroupCommitter(write if self.write_lock is None else self.write_lock.around(write))
+        self.group_commit = GroupCommitter(self.write_encoded, lock=self.write_lock)
         if getattr(self.recorder, "convert_originator_id", None) is not None:
             # The SQLite recorder stores ids as text and parses each row's with UUID(); the
             # PostgreSQL driver returns UUID objects itself and has no such method.

@@ -17,6 +17,7 @@ each command holds its aggregates' in-process locks until its save returns.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +47,14 @@ class GroupCommitter:
     """``record(events)`` -> recordings, as ``put(events)`` would return them, written together
     with whatever other threads are saving at the same moment."""
 
-    def __init__(self, put: Callable[[Sequence[Any]], list], max_group: int = 64) -> None:
+    def __init__(self, put: Callable[[Sequence[Any]], list], max_group: int = 64,
+                 lock: AbstractContextManager | None = None) -> None:
         self._put = put
         self.max_group = max_group
+        # Held by the leader around taking its group and writing it: a lock other processes write
+        # under too (SQLite's file). Taken BEFORE the group, so the saves that arrive while the
+        # leader waits for another process join this group instead of the next one.
+        self._lock = lock if lock is not None else nullcontext()
         self._cond = threading.Condition()
         self._queue: list[_Save] = []
         self._writing = False
@@ -60,12 +66,16 @@ class GroupCommitter:
             self._queue.append(mine)
             while self._writing and not mine.done:
                 self._cond.wait()
-            if not mine.done:
-                self._writing = True  # this thread leads the next group
-                group, self._queue = self._queue[:self.max_group], self._queue[self.max_group:]
-        if not mine.done:
+            leading = not mine.done
+            if leading:
+                self._writing = True  # this thread leads the next group(s)
+        if leading:
             try:
-                self._write(group)
+                with self._lock:
+                    while not mine.done:  # (more than max_group queued: the leader's may come later)
+                        with self._cond:
+                            group, self._queue = self._queue[:self.max_group], self._queue[self.max_group:]
+                        self._write(group)
             finally:
                 with self._cond:
                     self._writing = False

@@ -202,3 +202,30 @@ def test_the_write_lock_excludes_a_forked_child(tmp_path):
     os.close(read)
     os.close(write)
     lock.close()
+
+
+def test_saves_arriving_while_the_leader_waits_for_the_other_process_join_its_group(services):
+    # given a store whose writes take a lock that another process holds for now
+    store = services.store
+    other_process = threading.Lock()
+    other_process.acquire()
+    calls = []
+
+    def put(events):
+        calls.append(len(events))
+        return store.write_encoded(events)
+    store.group_commit = GroupCommitter(put, lock=other_process)
+    peers = [a_new_peer(f"Peer{i}") for i in range(4)]
+    threads, outcomes = saving_threads(store, peers)
+    # when one save leads (and waits for the lock) and three more queue behind it
+    threads[0].start()
+    wait_until(lambda: store.group_commit._writing)
+    for t in threads[1:]:
+        t.start()
+    wait_until(lambda: queued(store.group_commit, 4))
+    other_process.release()
+    for t in threads:
+        t.join(10)
+    # then all four are written in the one transaction the leader makes once it has the lock
+    assert calls == [4]
+    assert all(not isinstance(o, Exception) for o in outcomes.values()) and len(outcomes) == 4
