@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from contextlib import nullcontext
 from contextvars import ContextVar
 from datetime import date, time
 from typing import Any, Callable, Sequence
@@ -124,6 +125,10 @@ class FileWriteLock:
         self.path = path
         self._fd: int | None = None
         self._pid = 0
+        # An flock belongs to the open file, not the thread: a second thread of the same process
+        # would "take" it at once and, letting go, release the first one's. So threads queue on a
+        # lock of their own first (one per process: a lock copied by fork may be held forever).
+        self._threads: dict[int, threading.Lock] = {}
 
     def _descriptor(self) -> int:
         pid = os.getpid()
@@ -137,11 +142,20 @@ class FileWriteLock:
         self._fd = None
 
     def __enter__(self) -> FileWriteLock:
-        fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+        threads = self._threads.setdefault(os.getpid(), threading.Lock())
+        threads.acquire()
+        try:
+            fcntl.flock(self._descriptor(), fcntl.LOCK_EX)
+        except BaseException:
+            threads.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads[os.getpid()].release()
 
 
 def _file_write_lock(env: dict[str, str]) -> FileWriteLock | None:
@@ -234,11 +248,14 @@ class EventStore(Application):
             interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate is not None else None
             if interval is None or event.originator_version % interval:
                 continue
-            if aggregate.version == event.originator_version:
-                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
-                self.snapshots.put([snapshot_class.take(aggregate)])
-            else:  # more events of it in this save: take the snapshot at that version from the store
-                self.take_snapshot(event.originator_id, version=event.originator_version)
+            # Under the write lock like the events: a snapshot written beside it would meet the other
+            # process's group in SQLite's lock and its sleeping busy handler, with the lock held.
+            with self.write_lock or nullcontext():
+                if aggregate.version == event.originator_version:
+                    snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                    self.snapshots.put([snapshot_class.take(aggregate)])
+                else:  # more events of it in this save: take the snapshot at that version from the store
+                    self.take_snapshot(event.originator_id, version=event.originator_version)
 
     def close(self) -> None:
         if self.write_lock is not None:

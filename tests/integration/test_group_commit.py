@@ -229,3 +229,22 @@ def test_saves_arriving_while_the_leader_waits_for_the_other_process_join_its_gr
     # then all four are written in the one transaction the leader makes once it has the lock
     assert calls == [4]
     assert all(not isinstance(o, Exception) for o in outcomes.values()) and len(outcomes) == 4
+
+
+def test_the_write_lock_excludes_another_thread_of_the_same_process(tmp_path):
+    # an flock belongs to the open file: without a lock of their own, a second thread (a snapshot
+    # being written beside a group) would take it at once and release the first one's with it
+    from commonroom.platform.eventstore import FileWriteLock
+    lock = FileWriteLock(str(tmp_path / "x.write.lock"))
+    entered = threading.Event()
+
+    def second() -> None:
+        with lock:
+            entered.set()
+    with lock:
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not entered.wait(0.3)
+    assert entered.wait(5)
+    thread.join(5)
+    lock.close()
