@@ -68,19 +68,55 @@ def projections_rebuild(views: tuple[str, ...]) -> None:
     click.echo(f"Rebuilt {', '.join(views) or 'all views'}: {read} events in {elapsed:.2f}s ({rate:,.0f} events/s)")
 
 
-@projections.command("run")
+# Waits between attempts to reach the database when a worker starts before it is there.
+START_RETRY_SECONDS = (0.5, 1, 2, 5)
+
+
+def _load_app_when_reachable(stop) -> object | None:
+    """The app, once its database answers: a worker started during an outage (or before the
+    database was created) waits for it, saying so, instead of exiting. None if stopped first."""
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+    from flask.cli import ScriptInfo
+    from sqlalchemy.exc import DBAPIError
+
+    info = click.get_current_context().ensure_object(ScriptInfo)
+    attempt = 0
+    while not stop.is_set():
+        try:
+            return info.load_app()
+        except (PersistenceError, DBAPIError, psycopg.OperationalError, OSError) as error:
+            wait = START_RETRY_SECONDS[min(attempt, len(START_RETRY_SECONDS) - 1)]
+            click.echo(f"the database is not reachable yet ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+                       f"retrying in {wait:g} s", err=True)
+            attempt += 1
+            stop.wait(wait)
+    return None
+
+
+@projections.command("run", with_appcontext=False)  # it loads the app itself, waiting for the database
 @click.option("--once", is_flag=True, help="Catch up and exit instead of following.")
 @click.option("--views", default="", help="Comma-separated view group (default: all views).")
-@with_appcontext
 def projections_run(once: bool, views: str) -> None:
     """Follow the event log and keep the views up to date (a long-running worker).
 
     Only one worker per view group runs at a time: a second one waits on the group's lock.
-    SIGTERM or Ctrl-C stops it after the current batch.
+    SIGTERM or Ctrl-C stops it after the current batch. Started while the database is away, it
+    waits for it.
     """
     import signal
     import threading
 
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    flask_app = _load_app_when_reachable(stop)
+    if flask_app is None:
+        return
+    with flask_app.app_context():
+        _run_projections(once, views, stop)
+
+
+def _run_projections(once: bool, views: str, stop) -> None:
     from commonroom.platform.logs import configure_logging
     from commonroom.platform.worker import group_projector, run_worker
 
@@ -96,8 +132,6 @@ def projections_run(once: bool, views: str) -> None:
         click.echo(f"caught up: {read} events")
         return
     configure_logging()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         # SQLite has no LISTEN/NOTIFY: another process's saves are found by a cheap poll of the
         # log's head, as often as the in-process follower looks (PostgreSQL wakes it on NOTIFY).

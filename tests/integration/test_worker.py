@@ -119,3 +119,52 @@ def test_saves_made_while_the_worker_coalesces_are_projected_in_one_batch(two_pr
     stop.set()
     thread.join(10)
     assert sum(batches) == 10 and len(batches) <= 2
+
+
+@pytest.mark.postgres
+def test_a_worker_started_before_its_database_exists_waits_for_it_then_follows(pg_database_url, tmp_path):
+    # Given a projection worker started on a PostgreSQL database that is not there yet (as during
+    # an outage, or before provisioning finished)
+    import os
+    import secrets
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psycopg
+
+    admin_url = pg_database_url.rsplit("/", 1)[0] + "/postgres"
+    name = f"commonroom_late_{os.getpid()}_{secrets.token_hex(3)}"
+    url = f"{pg_database_url.rsplit('/', 1)[0]}/{name}"
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        worker = subprocess.Popen([str(Path(sys.executable).with_name("commonroom")), "projections", "run"],
+                                  env=dict(os.environ, COMMONROOM_DATABASE_URL=url, COMMONROOM_FOLLOW="0"),
+                                  stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_for(text: str) -> bool:
+        for _ in range(600):  # a bound for a stuck test, not a timing assertion
+            if text in log.read_text() or worker.poll() is not None:
+                return text in log.read_text()
+            time.sleep(0.1)
+        return False
+    try:
+        # then it says it is waiting, and keeps running
+        assert wait_for("not reachable yet"), log.read_text()
+        assert worker.poll() is None
+        # and when the database appears, it sets up and takes its lock
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        assert wait_for("holds the lock"), log.read_text()
+        # and stops cleanly when asked
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
