@@ -15,6 +15,7 @@ from commonroom.platform.eventstore import EventStore
 from commonroom.platform.services import (
     Clock, CommandStats, KeyedLocks, PeopleService, ProgrammeService, TalkService,
 )
+from commonroom.platform.throttle import LoginThrottle
 from commonroom.platform.trading import MentoringService, TradeService
 from commonroom.projections.attendance import AttendanceView
 from commonroom.projections.expertise import ExpertiseView
@@ -130,6 +131,7 @@ class Commonroom:
     trades: TradeService | None = None
     mentoring: MentoringService | None = None
     directory: DirectoryService | None = None
+    throttle: LoginThrottle | None = None  # failed sign-ins, shared by every process
     _follower: "Follower | None" = field(default=None, repr=False)
 
     def settle(self, position: int | None = None) -> None:
@@ -221,6 +223,7 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
     app.trades = TradeService(store, clock, locks, stats)
     app.mentoring = MentoringService(store, clock, locks, stats)
     app.directory = DirectoryService(store, clock, locks, stats, read_engine)
+    app.throttle = LoginThrottle(write_engine, read_engine)
     return app
 
 

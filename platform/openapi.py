@@ -150,6 +150,8 @@ ERRORS = {
     "404": "no such thing (unknown or malformed id)",
     "409": "a rule forbids it now (slot taken, talk not open, already signed up...)",
     "422": "a field is missing or wrong; `field` names it",
+    "429": "too many failed sign-ins for this email or from this address (5 in 15 minutes, counted "
+           "with the sign-in form's); retry after Retry-After seconds",
     "503": "too many changes at once or the database is away; retry after Retry-After seconds",
 }
 
@@ -198,7 +200,8 @@ def paths() -> dict:
         "/api/v1/openapi.json": {"get": {"summary": "this document", "security": [],
                                          "responses": {"200": {"description": "the OpenAPI document"},
                                                        "401": _error("401")}}},
-        "/api/v1/tokens": {"post": op("get a bearer token", ("201", "Token"), body="TokenRequest", auth="none")},
+        "/api/v1/tokens": {"post": op("get a bearer token", ("201", "Token"), body="TokenRequest", auth="none",
+                                        errors=("429",))},
         "/api/v1/peers": {
             "post": op("register a peer", ("201", "Peer"), body="Registration", auth="none", errors=("409", "503")),
             "get": op("list active peers", ("200", "PeerList"), auth="optional"),

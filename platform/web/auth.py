@@ -2,61 +2,24 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
 from commonroom.domain.errors import DomainError
+from commonroom.platform.throttle import LoginThrottle
 from commonroom.platform.web.consistency import after_command
 from commonroom.projections.people import PeerRow
 
 bp = Blueprint("auth", __name__)
 
 
-class LoginThrottle:
-    """At most ``limit`` failed sign-ins per email and per client address in ``window`` seconds.
-
-    Kept per process (each gunicorn worker counts on its own): it slows guessing down, it is
-    not an account lock-out.
-    """
-
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and failures[0] < now - self.window:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, *keys: str) -> int:
-        now = time.monotonic()
-        with self._lock:
-            waits = [int(self.window - (now - f[0])) + 1 for k in keys
-                     if len(f := self._recent(k, now)) >= self.limit]
-        return max(waits, default=0)
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._failures) > 100_000:
-                self._failures.clear()
-            for key in keys:
-                self._recent(key, now).append(now)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
-
-
 def throttle() -> LoginThrottle:
-    return current_app.extensions.setdefault("login_throttle", LoginThrottle())
+    return services().throttle
+
+
+def sign_in_keys(email: str) -> tuple[str, str]:
+    """What failed sign-ins are counted by: the email tried, and the client's address."""
+    return f"email:{email}", f"addr:{request.remote_addr}"
 
 
 def services():
@@ -92,7 +55,7 @@ def login():
     form = request.form
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
-        keys = (f"email:{email}", f"addr:{request.remote_addr}")
+        keys = sign_in_keys(email)
         wait = throttle().retry_after(*keys)
         if wait:
             error = DomainError(f"too many failed sign-ins; try again in {wait // 60 + 1} minutes")
@@ -105,7 +68,7 @@ def login():
             error.field = "password"
             throttle().failed(*keys)
             return render_template("auth/login.html", form=form, error=error), 401
-        throttle().succeeded(*keys)
+        throttle().succeeded(keys[0])  # the email's count; the address keeps its own (see platform/throttle.py)
         session.clear()
         session["peer_id"] = row.id
         return redirect(safe_next(request.args.get("next")))

@@ -70,6 +70,54 @@ def test_repeated_failed_sign_ins_are_throttled(auth):
     assert statuses[5] == 429
 
 
+def test_the_token_endpoint_is_throttled_too_and_says_when_to_retry(client, auth):
+    auth.register(email="grace@example.org", password="the right one")
+    auth.logout()
+    tries = [client.post("/api/v1/tokens", json={"email": "grace@example.org", "password": f"guess {i}"})
+             for i in range(6)]
+    assert [r.status_code for r in tries] == [401] * 5 + [429]
+    refused = tries[-1]
+    assert int(refused.headers["Retry-After"]) > 0 and "too many failed sign-ins" in refused.get_json()["error"]
+    # while it lasts even the right password waits (a guesser must not learn it was right)
+    right = client.post("/api/v1/tokens", json={"email": "grace@example.org", "password": "the right one"})
+    assert right.status_code == 429
+
+
+def test_failed_sign_ins_are_counted_across_processes_and_across_the_form_and_the_api(app, sqlite_url, clock, auth):
+    # given a second web process on the same database (another gunicorn worker)
+    from commonroom.platform.app import create_app
+    other = create_app({"TESTING": True, "DATABASE_URL": sqlite_url, "SECRET_KEY": "test-secret", "FOLLOW": False,
+                        "CLOCK": clock})
+    try:
+        auth.register(email="grace@example.org")
+        auth.logout()
+        # when three guesses go to this process's form and two to the other's API
+        for _ in range(3):
+            assert auth.login(email="grace@example.org", password="nope nope").status_code == 401
+        api = other.test_client()
+        for _ in range(2):
+            assert api.post("/api/v1/tokens", json={"email": "grace@example.org", "password": "nope"}).status_code == 401
+        # then the sixth, anywhere, is refused
+        assert auth.login(email="grace@example.org", password="nope nope").status_code == 429
+        assert api.post("/api/v1/tokens", json={"email": "grace@example.org", "password": "x"}).status_code == 429
+    finally:
+        other.extensions["commonroom"].close()
+
+
+def test_a_success_clears_the_emails_count_but_not_the_address_count(app, auth):
+    # a guesser signing in to an account of their own between guesses does not start again
+    throttle = app.extensions["commonroom"].throttle
+    auth.register(email="mallory@example.org", password="mallory's own")
+    auth.logout()
+    for i in range(4):
+        assert auth.login(email=f"victim{i}@example.org", password="guess").status_code == 401
+    assert auth.login(email="mallory@example.org", password="mallory's own").status_code == 302
+    auth.logout()
+    assert auth.login(email="victim9@example.org", password="guess").status_code == 401  # the 5th from here
+    assert auth.login(email="victim8@example.org", password="guess").status_code == 429
+    assert throttle.retry_after("email:mallory@example.org") == 0
+
+
 def test_a_form_post_without_the_csrf_token_is_refused(client):
     response = client.post("/register", data={"name": "Eve", "email": "eve@example.org",
                                                "department": "X", "password": "long enough"})
