@@ -116,9 +116,9 @@ class FileWriteLock:
     Two processes saving into one SQLite file otherwise meet in SQLite's own lock, whose busy
     handler sleeps (1, 2, 5, 10 ms ...) and polls: under a sign-up load from both gunicorn workers
     those sleeps, not the work, set the latency. A process waiting in ``flock`` is woken by the
-    kernel the moment the other releases it. Only the group commit's leader thread takes it (one
-    writer per process at a time); the descriptor is opened per process (a descriptor inherited
-    across ``fork`` shares its lock with the parent, so it would not exclude it).
+    kernel the moment the other releases it. The group commit's leader takes it, and so does a
+    thread writing a snapshot; the descriptor is opened per process (a descriptor inherited across
+    ``fork`` shares its lock with the parent, so it would not exclude it).
     """
 
     def __init__(self, path: str) -> None:

@@ -215,7 +215,7 @@ class _Table:
     GROUP_FROM_KEYS = 8
 
     def load_keys(self, keys: Iterable[Key]) -> None:
-        """Read the rows with these whole keys (one query per 300); many keys in few groups (a
+        """Read the rows with these whole keys (one query per 256); many keys in few groups (a
         rebuild's batch touches most rows of its groups): those groups whole instead, IN over one
         column being cheaper than over a tuple. A live batch's few keys spread over many groups
         are read by key: a talk's every sign-up, read for one new one, cost the follower a third
