@@ -14,6 +14,7 @@ from eventsourcing.persistence import PersistenceError
 from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import commonroom.templates
 from commonroom.domain.errors import DomainError
@@ -36,6 +37,13 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _dev_secret_key()
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+    hops = _proxy_hops(app.config.get("PROXY_HOPS", 0))
+    if hops:
+        # Behind this many reverse proxies: the client's address (what failed sign-ins are counted
+        # by) and scheme come from their X-Forwarded-* headers, else every client would share the
+        # proxy's address. Never set it without a proxy: clients could then choose their address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     services = bootstrap(app.config["DATABASE_URL"], clock=app.config.get("CLOCK"),
                          inline_projections=app.config.get("INLINE_PROJECTIONS", True))
@@ -142,6 +150,16 @@ def _register_errors(app: Flask) -> None:
         if wants_json():
             return jsonify({"error": message}), 503, {"Retry-After": "2"}
         return render_template("error.html", status=503, message=message), 503, {"Retry-After": "2"}
+
+
+def _proxy_hops(value: object) -> int:
+    try:
+        hops = int(value or 0)
+    except (TypeError, ValueError):
+        raise ValueError(f"COMMONROOM_PROXY_HOPS must be a whole number of proxies, not {value!r}") from None
+    if hops < 0:
+        raise ValueError(f"COMMONROOM_PROXY_HOPS must be 0 or more, not {hops}")
+    return hops
 
 
 def _dev_secret_key() -> str:

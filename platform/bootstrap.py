@@ -41,6 +41,7 @@ def settings_from_env() -> dict:
         "FOLLOW": os.environ.get("COMMONROOM_FOLLOW", "1") == "1",
         "INLINE_PROJECTIONS": os.environ.get("COMMONROOM_INLINE_PROJECTIONS", "1") == "1",
         "SESSION_COOKIE_SECURE": os.environ.get("COMMONROOM_SECURE_COOKIES", "0") == "1",
+        "PROXY_HOPS": os.environ.get("COMMONROOM_PROXY_HOPS", "0"),
     }
 
 

@@ -151,3 +151,31 @@ def test_a_next_parameter_cannot_redirect_off_site(auth):
     response = auth.post("/register?next=//evil.example", {
         "name": "Ada", "email": "ada@example.org", "department": "Audit", "password": "long enough"})
     assert response.headers["Location"] == "/"
+
+
+def test_behind_a_proxy_failed_sign_ins_are_counted_per_client_not_per_proxy(sqlite_url, clock):
+    # given the app behind one reverse proxy (every request comes from the proxy's address)
+    from commonroom.platform.app import create_app
+    app = create_app({"TESTING": True, "DATABASE_URL": sqlite_url, "SECRET_KEY": "test-secret", "FOLLOW": False,
+                      "CLOCK": clock, "PROXY_HOPS": "1"})
+    try:
+        client = app.test_client()
+
+        def guess(email: str, client_address: str) -> int:
+            return client.post("/api/v1/tokens", json={"email": email, "password": "nope"},
+                               headers={"X-Forwarded-For": client_address}).status_code
+        # when one client guesses five times (each time at another account)
+        assert [guess(f"victim{i}@example.org", "203.0.113.7") for i in range(5)] == [401] * 5
+        # then that client is refused, and another client behind the same proxy is not
+        assert guess("victim9@example.org", "203.0.113.7") == 429
+        assert guess("someone@example.org", "198.51.100.4") == 401
+    finally:
+        app.extensions["commonroom"].close()
+
+
+def test_a_proxy_hop_count_that_is_not_a_number_is_refused_at_start(sqlite_url):
+    import pytest
+    from commonroom.platform.app import create_app
+    with pytest.raises(ValueError, match="PROXY_HOPS"):
+        create_app({"TESTING": True, "DATABASE_URL": sqlite_url, "SECRET_KEY": "x", "FOLLOW": False,
+                    "PROXY_HOPS": "two"})
