@@ -127,6 +127,7 @@ def test_a_rebuild_split_over_two_processes_holds_the_live_rows(services, clock,
     a_history_with_every_event(services, clock)
     a_history_with_every_exchange(services, clock)
     live = every_table(services)
+    indexes = table_indexes(services)
     if second_process == "fails":  # a real interpreter that cannot start the second rebuild
         monkeypatch.setattr(parallel, "CHILD", [sys.executable, "-m", "commonroom.platform.no_such_module"])
     # when the views are rebuilt with half of them in a second process (SQLite; PostgreSQL: one)
@@ -136,3 +137,12 @@ def test_a_rebuild_split_over_two_processes_holds_the_live_rows(services, clock,
     assert read == services.store.max_notification_id()
     assert every_table(services) == live
     assert not list(Path(services.projector.engine.url.database or ".").parent.glob("*.rebuild-*"))
+    # and every index the views had is there again (the swap drops them for the copy)
+    assert table_indexes(services) == indexes
+
+
+def table_indexes(services) -> set:
+    with services.projector.read_engine.connect() as c:
+        if c.dialect.name != "sqlite":
+            return set(c.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
+        return set(c.exec_driver_sql("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"))
