@@ -28,6 +28,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from commonroom.projections.base import Tracking
 from commonroom.projections.runner import Progress, Projector
 
@@ -42,15 +44,22 @@ COST = {"expertise": 5, "attendance": 2.5, "notifications": 1.5, "graph": 1, "sc
 CHILD = [sys.executable, "-m", "commonroom.platform.rebuild"]
 
 
+# The second process writes into a scratch file with no journal and no syncs (it is thrown away
+# if anything fails), so the same views cost it less: at 1.12M events 5.85 s per unit of COST
+# against 7.8 s here, in the live views file.
+SCRATCH_SPEED = 0.75
+
+
 def split(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Two groups of about equal cost (heaviest first, each to the lighter group)."""
+    """Two groups that should take about as long (heaviest first, each to the group that would
+    finish first, the second process's costs scaled by ``SCRATCH_SPEED``)."""
     def cost(group: list[str]) -> float:
         return sum(COST.get(n, 1) for n in group)
 
     here: list[str] = []
     there: list[str] = []
     for name in sorted(names, key=lambda n: (-COST.get(n, 1), n)):
-        (here if cost(here) <= cost(there) else there).append(name)
+        (here if cost(here) <= cost(there) * SCRATCH_SPEED else there).append(name)
     return here, there
 
 
@@ -108,6 +117,15 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str]) -> None:
 
     store = EventStore(database_url)
     engine = make_engine(f"sqlite:///{scratch}", immediate=True)
+
+    @sa.event.listens_for(engine, "connect")
+    def _scratch(dbapi_connection, _record) -> None:
+        # A scratch file, deleted if anything fails: no journal, no syncs (the swap's transaction
+        # in the views file is what must be atomic). After make_engine's own settings.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=OFF")
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
     try:
         views = [view for view in all_views() if view.name in set(names)]
         projector = Projector(engine, store.recorder, store.mapper, views)

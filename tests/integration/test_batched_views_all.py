@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from commonroom.platform import directory as d
 from commonroom.platform import rebuild as parallel
+from commonroom.platform.bootstrap import all_views
 from commonroom.projections.base import Tracking
 from commonroom.projections.runner import Projector
 from directory_given import a_peer, a_talk_held
@@ -146,3 +147,14 @@ def table_indexes(services) -> set:
         if c.dialect.name != "sqlite":
             return set(c.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
         return set(c.exec_driver_sql("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"))
+
+
+def test_the_split_gives_every_view_to_one_process_and_more_to_the_faster_scratch_process():
+    names = [view.name for view in all_views()]
+    here, there = parallel.split(names)
+    assert sorted(here + there) == sorted(names) and not set(here) & set(there)
+
+    def cost(group):
+        return sum(parallel.COST.get(n, 1) for n in group)
+    # the second process writes a scratch file without journal or syncs: it gets the larger share
+    assert cost(there) > cost(here) and cost(there) * parallel.SCRATCH_SPEED <= cost(here) + max(parallel.COST.values())
