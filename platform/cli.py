@@ -45,10 +45,11 @@ def projections_status() -> None:
 @click.argument("views", nargs=-1)
 @with_appcontext
 def projections_rebuild(views: tuple[str, ...]) -> None:
-    """Empty the views (all by default) and replay every event into them, with progress.
+    """Rebuild the views (all by default) by replaying every event, with progress.
 
-    On SQLite half of the views are rebuilt by a second process into a scratch file and swapped
-    in at the end (``platform/rebuild.py``)."""
+    On SQLite from 50,000 events the views are rebuilt on both cores into scratch files and
+    swapped in at the end, so the live views keep their rows meanwhile (``platform/rebuild.py``);
+    otherwise they are emptied and refilled in place."""
     from commonroom.platform.rebuild import rebuild
 
     projector = services().projector
