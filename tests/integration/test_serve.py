@@ -43,3 +43,63 @@ def test_serve_answers_http_until_stopped(tmp_path, workers):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
+
+
+def children(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, with their command lines."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_gunicorn_on_sqlite_projects_in_a_worker_process_of_its_own_restarted_if_it_stops(tmp_path):
+    # given `serve --workers 2` on SQLite
+    port = free_port()
+    env = dict(os.environ, COMMONROOM_DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+               COMMONROOM_SECRET_KEY="serve-test")
+    env.pop("COMMONROOM_FOLLOW", None)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([str(BIN / "commonroom"), "serve", "--port", str(port), "--workers", "2"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_for(condition, what: str) -> None:
+        deadline = time.monotonic() + 60  # a bound for a stuck server, not a timing assertion
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            assert server.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        raise AssertionError(f"{what}: {log_path.read_text()}")
+    try:
+        # then a projection worker runs beside gunicorn and holds the views' lock
+        wait_for(lambda: log_path.read_text().count("projection worker holds the lock") == 1, "the projector")
+        projectors = [pid for pid, cmd in children(server.pid).items() if "projections run" in cmd]
+        assert len(projectors) == 1
+        # and if it stops, it is started again
+        os.kill(projectors[0], signal.SIGKILL)
+        wait_for(lambda: log_path.read_text().count("projection worker holds the lock") == 2, "a new projector")
+        assert "starting it again" in log_path.read_text()
+        started = list(children(server.pid))
+    finally:
+        os.kill(server.pid, signal.SIGTERM)  # to the serve process alone: it passes it on
+        server.wait(30)
+    # and stopping the server stopped everything it started (gunicorn and the projector)
+    assert len(started) == 2
+
+    def gone(pid: int) -> bool:
+        try:
+            state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state == "Z"  # exited, not yet reaped by init
+    deadline = time.monotonic() + 30
+    while not all(gone(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(gone(pid) for pid in started), log_path.read_text()
