@@ -249,12 +249,9 @@ class Follower(threading.Thread):
     projects is woken in-process after its own saves, by LISTEN/NOTIFY on PostgreSQL, and by a
     short poll for other processes' saves on SQLite (one cheap query)."""
 
-    POLL_SECONDS = 1.0
-    SQLITE_POLL_SECONDS = 0.02
-    # After a save wakes it, the follower waits this long so that saves made meanwhile share its
-    # batch (see ``run_worker``); a request that must see its own write waits for that batch
-    # rather than projecting a batch of one itself, for up to HANDOVER_SECONDS.
-    COALESCE_SECONDS = 0.005
+    # After a save wakes it, the follower waits a few ms so that saves made meanwhile share its
+    # batch (``worker.COALESCE_SECONDS``); a request that must see its own write waits for that
+    # batch rather than projecting a batch of one itself, for up to HANDOVER_SECONDS.
     HANDOVER_SECONDS = 0.25
 
     def __init__(self, app: Commonroom) -> None:
@@ -270,6 +267,4 @@ class Follower(threading.Thread):
     def run(self) -> None:
         from commonroom.platform.worker import run_worker
 
-        poll = self.SQLITE_POLL_SECONDS if is_sqlite(self.app.database_url) else self.POLL_SECONDS
-        run_worker(self.app, None, self.stopping, poll_seconds=poll, on_locked=self.projecting.set,
-                   on_released=self.projecting.clear, coalesce_seconds=self.COALESCE_SECONDS)
+        run_worker(self.app, None, self.stopping, on_locked=self.projecting.set, on_released=self.projecting.clear)

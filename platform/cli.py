@@ -134,12 +134,7 @@ def _run_projections(once: bool, views: str, stop) -> None:
         return
     configure_logging()
     try:
-        # SQLite has no LISTEN/NOTIFY: another process's saves are found by a cheap poll of the
-        # log's head, as often as the in-process follower looks (PostgreSQL wakes it on NOTIFY).
-        from commonroom.platform.bootstrap import Follower, is_sqlite
-
-        poll = Follower.SQLITE_POLL_SECONDS if is_sqlite(app.database_url) else 0.5
-        run_worker(app, chosen, stop, poll_seconds=poll, coalesce_seconds=Follower.COALESCE_SECONDS,
+        run_worker(app, chosen, stop,
                    on_wait=lambda: click.echo("another worker holds this view group; waiting for its lock", err=True))
     except KeyboardInterrupt:
         pass

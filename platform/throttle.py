@@ -16,11 +16,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commonroom.domain.errors import DomainError
 from commonroom.projections.base import Base
+
+T = TypeVar("T")
+
+
+class TooManySignIns(DomainError):
+    """429: the email or the address is over its limit; ``retry_after`` seconds until it is not."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after // 60 + 1} minutes")
+        self.retry_after = retry_after
 
 
 class LoginFailureRow(Base):
@@ -35,6 +49,21 @@ class LoginThrottle:
                  window: float = 900.0, clock: Callable[[], float] = time.time) -> None:
         self.write_engine, self.read_engine = write_engine, read_engine or write_engine
         self.limit, self.window, self.clock = limit, window, clock
+
+    def sign_in(self, email: str, address: str | None, check: Callable[[], T | None]) -> T | None:
+        """``check()`` (the password check: what it finds, or None), counted: refused with
+        ``TooManySignIns`` while the email or the address is over its limit; a None counts
+        against both, anything else clears the email's count."""
+        keys = (f"email:{email}", f"addr:{address}")
+        wait = self.retry_after(*keys)
+        if wait:
+            raise TooManySignIns(wait)
+        found = check()
+        if found is None:
+            self.failed(*keys)
+        else:
+            self.succeeded(keys[0])  # not the address's (see above)
+        return found
 
     def retry_after(self, *keys: str) -> int:
         """Seconds until every key is under its limit again (0: go ahead)."""

@@ -25,6 +25,13 @@ from commonroom.projections.runner import Projector
 
 log = logging.getLogger(__name__)
 
+# How often a worker looks for other processes' saves: on SQLite a poll of the log's head (no
+# LISTEN/NOTIFY there; one cheap query), on PostgreSQL only the listener's timeout (NOTIFY wakes it).
+SQLITE_POLL_SECONDS = 0.02
+POSTGRES_POLL_SECONDS = 0.5
+# After a save wakes it, the worker waits this long so that saves made meanwhile share its batch.
+COALESCE_SECONDS = 0.005
+
 
 def lock_key(group: str) -> int:
     digest = hashlib.blake2b(f"commonroom-projections:{group}".encode(), digest_size=8).digest()
@@ -98,17 +105,21 @@ def group_projector(app: Commonroom, views: list[str] | None) -> Projector:
 
 
 def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,
-               poll_seconds: float = 0.5, on_wait: Callable[[], None] | None = None,
+               poll_seconds: float | None = None, on_wait: Callable[[], None] | None = None,
                on_progress: Callable[[int], None] | None = None,
                on_locked: Callable[[], None] | None = None,
-               on_released: Callable[[], None] | None = None, coalesce_seconds: float = 0.0) -> None:
+               on_released: Callable[[], None] | None = None, coalesce_seconds: float = COALESCE_SECONDS) -> None:
     """Take the group's lock, then catch up and follow until ``stop`` is set.
+
+    ``poll_seconds``: by default ``SQLITE_POLL_SECONDS`` or ``POSTGRES_POLL_SECONDS``.
 
     ``coalesce_seconds``: after a save wakes the worker, wait this long before catching up, so the
     saves made meanwhile are projected in the same batch. A batch of one event costs about as much
     as a batch of ten (a dozen statements and a commit either way): under load this turns one
     batch per save into one per interval, for a lag of at most this much more.
     """
+    if poll_seconds is None:
+        poll_seconds = SQLITE_POLL_SECONDS if is_sqlite(app.database_url) else POSTGRES_POLL_SECONDS
     group = ",".join(sorted(views)) if views else "all"
     projector = group_projector(app, views)
     wake = threading.Event()

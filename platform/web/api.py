@@ -23,7 +23,7 @@ from commonroom.domain.peer import normalise_email
 from commonroom.platform import queries
 from commonroom.platform.openapi import openapi_document
 from commonroom.platform.web import forms, security
-from commonroom.platform.web.auth import sign_in_keys
+from commonroom.platform.web.auth import signed_in_peer
 from commonroom.platform.web.security import CurrentPeer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -45,14 +45,6 @@ class MalformedBody(DomainError):
     status = 400
 
 
-class TooManyAttempts(DomainError):
-    status = 429
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
     body = {"error": str(error)}
@@ -63,7 +55,7 @@ def _domain_error(error: DomainError):
         headers["WWW-Authenticate"] = error.challenge
     if error.status == 503:
         headers["Retry-After"] = "1"
-    if isinstance(error, TooManyAttempts):
+    if getattr(error, "retry_after", None):  # TooManySignIns
         headers["Retry-After"] = str(error.retry_after)
     return jsonify(body), error.status, headers
 
@@ -207,15 +199,9 @@ def create_token():
     password = body.get("password")
     if not isinstance(password, str) or not password:
         raise InvalidValue("password", "password is required")
-    keys = sign_in_keys(email)  # counted with the sign-in form's failures, in every process
-    wait = services().throttle.retry_after(*keys)
-    if wait:
-        raise TooManyAttempts(f"too many failed sign-ins; try again in {wait // 60 + 1} minutes", wait)
-    row = queries.api_peer_by_email(engine(), email)
-    if row is None or not services().people.password_matches(row.password_hash, password):
-        services().throttle.failed(*keys)
+    row = signed_in_peer(email, password)  # counted with the sign-in form's tries, in every process
+    if row is None:
         raise Unauthorized("that email and password do not match an account")
-    services().throttle.succeeded(keys[0])
     return jsonify({"token": security.issue_token(UUID(row.id)), "peer_id": row.id}), 201
 
 

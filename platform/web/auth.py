@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
 from commonroom.domain.errors import DomainError
-from commonroom.platform.throttle import LoginThrottle
+from commonroom.platform import queries
+from commonroom.platform.throttle import TooManySignIns
 from commonroom.platform.web.consistency import after_command
-from commonroom.projections.people import PeerRow
 
 bp = Blueprint("auth", __name__)
 
 
-def throttle() -> LoginThrottle:
-    return services().throttle
-
-
-def sign_in_keys(email: str) -> tuple[str, str]:
-    """What failed sign-ins are counted by: the email tried, and the client's address."""
-    return f"email:{email}", f"addr:{request.remote_addr}"
+def signed_in_peer(email: str, password: str):
+    """The active peer with this email and password (its row), or None; every try goes through
+    the throttle shared with the API's token endpoint (``TooManySignIns`` while over the limit)."""
+    def matching():
+        row = queries.api_peer_by_email(services().engine, email)
+        return row if row is not None and services().people.password_matches(row.password_hash, password) else None
+    return services().throttle.sign_in(email, request.remote_addr, matching)
 
 
 def services():
@@ -55,20 +54,15 @@ def login():
     form = request.form
     if request.method == "POST":
         email = (form.get("email") or "").strip().lower()
-        keys = sign_in_keys(email)
-        wait = throttle().retry_after(*keys)
-        if wait:
-            error = DomainError(f"too many failed sign-ins; try again in {wait // 60 + 1} minutes")
-            return render_template("auth/login.html", form=form, error=error), 429, {"Retry-After": str(wait)}
-        with services().engine.connect() as c:
-            row = c.execute(sa.select(PeerRow).where(PeerRow.email == email)).first()
-        people = services().people
-        if row is None or not row.active or not people.password_matches(row.password_hash, form.get("password") or ""):
+        try:
+            row = signed_in_peer(email, form.get("password") or "")
+        except TooManySignIns as error:
+            return render_template("auth/login.html", form=form, error=error), 429, {
+                "Retry-After": str(error.retry_after)}
+        if row is None:
             error = DomainError("that email and password do not match an account")
             error.field = "password"
-            throttle().failed(*keys)
             return render_template("auth/login.html", form=form, error=error), 401
-        throttle().succeeded(keys[0])  # the email's count; the address keeps its own (see platform/throttle.py)
         session.clear()
         session["peer_id"] = row.id
         return redirect(safe_next(request.args.get("next")))

@@ -120,23 +120,12 @@ def following_pair(url: str, is_sqlite: bool) -> tuple[Commonroom, Commonroom]:
 
 def signups_recorded(url: str, peers: list[UUID], timeout: float = 60) -> int:
     """How many sign-ups of these peers the attendance view holds (checks that POSTs did sign up),
-    once it has caught up with the log (the projection worker may still be a batch behind)."""
-    from commonroom.platform.bootstrap import make_engine, views_url
-    from commonroom.platform.eventstore import EventStore
-    from commonroom.projections.base import Tracking
-
-    store = EventStore(url)
-    engine = make_engine(views_url(url))
+    once the views have caught up with the log (the projection worker may still be a batch behind)."""
+    app = bootstrap(url, inline_projections=False)
     try:
-        head, deadline = store.max_notification_id(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with engine.connect() as c:
-                if c.execute(sa.select(Tracking.position).where(Tracking.name == "attendance")).scalar() >= head:
-                    break
-            time.sleep(0.05)
-        with engine.connect() as c:
+        app.projector.wait_for(app.projector.head(), timeout=timeout)
+        with app.engine.connect() as c:
             return c.execute(sa.select(sa.func.count()).select_from(SignUpRow).where(
                 SignUpRow.peer_id.in_([str(p) for p in peers]), SignUpRow.status != "cancelled")).scalar()
     finally:
-        engine.dispose()
-        store.close()
+        app.close()
