@@ -137,6 +137,10 @@ class Bench:
                               and any(w in r["rule"] for w in ("signup", "sign-up", "sign_up"))), None)
                 if route and history is not None:
                     loads["signup"] = []
+                    # warm-up, as for every other measure: each web process loads (and caches) the
+                    # talks it signs people up to; the runs after it measure sign-ups, not first loads
+                    self.run_wrk(server.base, "/", 1, bench_http.signup_posts(route, history.pairs(
+                        min(SIGNUP_POSTS_PER_RUN, history.remaining() // (self.args.repeats + 1)))))
                     before = bench_store.signups_recorded(url, history.bench_peers)
                     for _ in range(self.args.repeats):
                         posts = bench_http.signup_posts(route, history.pairs(
