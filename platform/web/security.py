@@ -45,14 +45,24 @@ def load_peer(peer_id: UUID | str) -> CurrentPeer | None:
         statement = _PEER_BY_ID.compile(dialect=engine.dialect)
         compiled = _PEER_SQL[engine.dialect.name] = (str(statement), bool(statement.positional))
     sql, positional = compiled
-    connection = engine.raw_connection()
+    params = (str(peer_id),) if positional else {"peer_id": str(peer_id)}
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    connection = None
     try:
+        connection = engine.raw_connection()
         cursor = connection.cursor()
-        cursor.execute(sql, (str(peer_id),) if positional else {"peer_id": str(peer_id)})
+        cursor.execute(sql, params)
         row = cursor.fetchone()
         cursor.close()
+    except dbapi_error as error:
+        # Raised as SQLAlchemy raises it (the app answers that with a 503), and the connection is
+        # not given out again: after an outage it is a dead one.
+        if connection is not None:
+            connection.invalidate(error)
+        raise sa.exc.DBAPIError.instance(sql, params, error, dbapi_error, dialect=engine.dialect) from error
     finally:
-        connection.close()  # back to the pool (which rolls the read transaction back)
+        if connection is not None:
+            connection.close()  # back to the pool (which rolls the read transaction back)
     if row is None or not row[6]:
         return None
     id_, name, email, department, timezone, is_organizer, _active = row

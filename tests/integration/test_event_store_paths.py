@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from uuid import uuid4
 
 import pytest
+import sqlalchemy as sa
 from eventsourcing.application import Cache, LRUCache, project_aggregate
 from flask import Flask
 
 from commonroom.domain.peer import Peer
-from commonroom.platform.bootstrap import bootstrap
+from commonroom.platform.bootstrap import bootstrap, make_engine
 from commonroom.platform.eventstore import EventRepository, EventStore, mutate_in_turn
 from commonroom.platform.web import security
 from core_given import a_peer, a_scheduled_talk, an_organizer
@@ -66,3 +68,17 @@ def test_the_signed_in_peer_is_read_through_the_driver_with_its_types(services, 
         assert security.load_peer(uuid4()) is None
         services.settle(services.people.deactivate(peer_id, by=peer_id))
         assert security.load_peer(peer_id) is None
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1:1/nowhere", "sqlite:///{tmp}/empty.sqlite3"])
+def test_the_signed_in_peer_read_fails_as_sqlalchemy_fails_so_the_app_answers_503(tmp_path, url):
+    # a server that is not there, or a database without the view: SQLAlchemy's DBAPIError (which
+    # the app turns into a 503 with Retry-After), not the driver's own exception (a 500)
+    engine = make_engine(url.format(tmp=tmp_path))
+    flask_app = Flask(__name__)
+    flask_app.extensions["commonroom"] = SimpleNamespace(engine=engine)
+    try:
+        with flask_app.app_context(), pytest.raises(sa.exc.DBAPIError):
+            security.load_peer(uuid4())
+    finally:
+        engine.dispose()
