@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,9 +39,34 @@ def lock_key(group: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+# How often a standby worker tries the lock again: it waits in a loop rather than in a blocking
+# flock or pg_advisory_lock, which a SIGTERM could not interrupt (Python retries the call after the
+# handler runs), so a stopped standby would hang until killed.
+LOCK_RETRY_SECONDS = 0.25
+
+
+class StoppedWaiting(Exception):
+    """``stop`` was set while the worker waited for its group's lock."""
+
+
+def _take(try_lock: Callable[[], bool], on_wait: Callable[[], None] | None, stop: threading.Event | None) -> None:
+    """Take a lock with ``try_lock()``, waiting (``on_wait()`` once) until it is free or ``stop``."""
+    if try_lock():
+        return
+    if on_wait:
+        on_wait()
+    while not try_lock():
+        if stop is None:
+            time.sleep(LOCK_RETRY_SECONDS)
+        elif stop.wait(LOCK_RETRY_SECONDS):
+            raise StoppedWaiting
+
+
 @contextmanager
-def worker_lock(database_url: str, group: str, on_wait: Callable[[], None] | None = None):
-    """Hold the group's lock for the duration of the block (waiting for it if taken).
+def worker_lock(database_url: str, group: str, on_wait: Callable[[], None] | None = None,
+                stop: threading.Event | None = None):
+    """Hold the group's lock for the duration of the block (waiting for it if taken; raising
+    ``StoppedWaiting`` if ``stop`` is set meanwhile).
 
     Yields ``still_held()``: False once the lock's database connection is gone (the server
     restarted), after which the caller should take the lock again.
@@ -49,12 +75,14 @@ def worker_lock(database_url: str, group: str, on_wait: Callable[[], None] | Non
         path = Path(database_url.split("://", 1)[1][1:] + f".{group}.worker.lock")
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if on_wait:
-                    on_wait()
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            def try_flock() -> bool:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    return False
+
+            _take(try_flock, on_wait, stop)
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))
@@ -69,10 +97,7 @@ def worker_lock(database_url: str, group: str, on_wait: Callable[[], None] | Non
     url = database_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         key = lock_key(group)
-        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
-            if on_wait:
-                on_wait()
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        _take(lambda: conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0], on_wait, stop)
 
         def still_held() -> bool:
             try:
@@ -128,7 +153,7 @@ def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,
         start_listener(app.database_url, app.store.recorder.channel_name, wake, stop, poll_seconds)
     while not stop.is_set():
         try:
-            with worker_lock(app.database_url, group, on_wait=on_wait) as still_held:
+            with worker_lock(app.database_url, group, on_wait=on_wait, stop=stop) as still_held:
                 log.info("projection worker holds the lock", extra={"fields": {"group": group, "pid": os.getpid()}})
                 if on_locked:
                     on_locked()
@@ -137,6 +162,8 @@ def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,
                 finally:
                     if on_released:
                         on_released()
+        except StoppedWaiting:
+            return
         except Exception:  # noqa: BLE001 - database restarting: take the lock again when it is back
             log.warning("projection worker lost its database connection; retrying", exc_info=True)
             stop.wait(poll_seconds)

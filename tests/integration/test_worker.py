@@ -168,3 +168,51 @@ def test_a_worker_started_before_its_database_exists_waits_for_it_then_follows(p
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_a_waiting_worker_stops_when_told_without_the_lock_coming_free(two_processes_worth):
+    first, second = two_processes_worth
+    locked, waiting = threading.Event(), threading.Event()
+    stop_first, first_thread = start(first, ["people"], on_locked=locked.set)
+    assert locked.wait(60)
+    stop_second, second_thread = start(second, ["people"], on_wait=waiting.set)
+    assert waiting.wait(60)
+    # the first keeps the lock; the second, told to stop, ends anyway (it used to block in
+    # flock / pg_advisory_lock until the lock came free, so SIGTERM could not stop a standby)
+    stop_second.set()
+    second_thread.join(30)  # a bound for a stuck test
+    assert not second_thread.is_alive() and first_thread.is_alive()
+    stop_first.set()
+    first_thread.join(30)
+
+
+def test_sigterm_stops_a_standby_projections_run_process(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = dict(os.environ, COMMONROOM_DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+    command = [str(Path(sys.executable).parent / "commonroom"), "projections", "run"]
+    logs = [open(tmp_path / f"worker-{n}.log", "w+") for n in (1, 2)]
+    workers = [subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+    try:
+        deadline = time.monotonic() + 60
+        while "waiting for its lock" not in "".join((tmp_path / f"worker-{n}.log").read_text() for n in (1, 2)):
+            assert time.monotonic() < deadline, "neither worker says it waits for the other"
+            assert all(w.poll() is None for w in workers)
+            time.sleep(0.1)
+        standby = next(w for w, n in zip(workers, (1, 2))
+                       if "waiting for its lock" in (tmp_path / f"worker-{n}.log").read_text())
+        standby.send_signal(signal.SIGTERM)
+        assert standby.wait(timeout=30) == 0
+        assert all(w.poll() is None for w in workers if w is not standby)  # the holder follows on
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+                w.wait(timeout=30)
+        for log in logs:
+            log.close()
