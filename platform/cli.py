@@ -153,11 +153,13 @@ def peers() -> None:
 @with_appcontext
 def grant_organizer(email: str) -> None:
     """Make the peer with EMAIL an organizer."""
+    from commonroom.platform.services import SYSTEM_ACTOR
+
     app = services()
     peer_id = app.people.peer_id_for_email(email)
     if peer_id is None:
         raise click.ClickException(f"no peer registered with {email}")
-    app.settle(app.people.grant_organizer(peer_id, by=peer_id))
+    app.settle(app.people.grant_organizer(peer_id, by=SYSTEM_ACTOR))  # the operator
     click.echo(f"{email} is now an organizer")
 
 

@@ -56,7 +56,7 @@ from eventsourcing.domain import TZINFO, CanCreateTimestamp
 from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import Commonroom
 from commonroom.platform.directory import DirectoryService
-from commonroom.platform.services import Clock, PeopleService, ProgrammeService, TalkService
+from commonroom.platform.services import SYSTEM_ACTOR, Clock, PeopleService, ProgrammeService, TalkService
 from commonroom.platform.trading import MentoringService, TradeService
 
 DEMO_PASSWORD = "commonroom"
@@ -298,7 +298,7 @@ class _Seeder:
         for skill in peer.wants:
             people.want_skill(peer.peer_id, skill, by=peer.peer_id)
         if peer is self.organizer:
-            people.grant_organizer(peer.peer_id, by=peer.peer_id)  # the first organizer, as the CLI does
+            people.grant_organizer(peer.peer_id, by=SYSTEM_ACTOR)  # the first organizer, as the CLI makes one
             self.summary.organizers.append(peer.email)
         self.summary.peers += 1
 

@@ -213,10 +213,18 @@ class PeopleService(Service):
         return self._on_peer(peer_id, lambda p: p.drop_wanted_skill(skill, by=by))
 
     def grant_organizer(self, peer_id: UUID, by: UUID) -> int:
+        """Make a peer an organizer: by an organizer, or by the operator (``SYSTEM_ACTOR``: the
+        ``peers grant-organizer`` command, which is how the first organizer comes to be)."""
+        self._check_organizer_or_system(by, "only an organizer can make someone an organizer")
         return self._on_peer(peer_id, lambda p: p.grant_organizer(by=by))
 
     def revoke_organizer(self, peer_id: UUID, by: UUID) -> int:
+        self._check_organizer_or_system(by, "only an organizer can take the organizer role away")
         return self._on_peer(peer_id, lambda p: p.revoke_organizer(by=by))
+
+    def _check_organizer_or_system(self, by: UUID, message: str) -> None:
+        if by != SYSTEM_ACTOR and not self.is_organizer(by):
+            raise NotAllowed(message)
 
     def deactivate(self, peer_id: UUID, by: UUID) -> int:
         self.check_self_or_organizer(peer_id, by)

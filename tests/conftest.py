@@ -17,6 +17,7 @@ import pytest
 
 from commonroom.platform.bootstrap import bootstrap
 from commonroom.platform.services import Clock
+from commonroom.platform.services import SYSTEM_ACTOR
 from support import next_weekday, start_programme  # noqa: F401 - re-exported for older imports
 
 PG_ADMIN_URL = os.environ.get("COMMONROOM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -159,7 +160,7 @@ class AuthActions:
     def make_organizer(self, peer_id: UUID | None = None) -> None:
         services = self.app.extensions["commonroom"]
         peer_id = peer_id or self.peer_id()
-        services.settle(services.people.grant_organizer(peer_id, by=peer_id))
+        services.settle(services.people.grant_organizer(peer_id, by=SYSTEM_ACTOR))
 
 
 @pytest.fixture

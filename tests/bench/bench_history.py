@@ -22,6 +22,7 @@ from commonroom.domain.lunchday import LunchDay
 from commonroom.domain.peer import EmailClaim, Peer
 from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import Commonroom
+from commonroom.platform.services import SYSTEM_ACTOR
 
 ROOMS = 8  # the same at every size, so a page shows the same number of slots at 10k and at 1M
 BENCH_PEERS = 1000
@@ -97,7 +98,7 @@ def generate(app: Commonroom, events: int, seed: int = 7, batch: int = 5000, say
     hash_ = generate_password_hash("benchmark-password")
     organizer = app.people.register("Olga Organizer", "olga@bench.example", "People", "benchmark-password",
                                     "Europe/London").peer_id
-    app.people.grant_organizer(organizer, by=organizer)
+    app.people.grant_organizer(organizer, by=SYSTEM_ACTOR)
     app.programme.start("Mini-scule", "Europe/London", dtime(12, 0), 30, by=organizer)
     app.programme.change(lambda p: p.change_weekdays([0, 1, 2, 3, 4], date.today() - timedelta(days=365),
                                                      by=organizer), by=organizer)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from commonroom.platform.services import SYSTEM_ACTOR
 from support import join_in_browser, next_weekday, start_programme
 
 
 def an_organizer_runs_a_one_seat_programme(app) -> None:
     services = app.extensions["commonroom"]
     olga = services.people.register("Olga Organizer", "olga@example.org", "Office", "correct horse").peer_id
-    services.settle(services.people.grant_organizer(olga, by=olga))
+    services.settle(services.people.grant_organizer(olga, by=SYSTEM_ACTOR))
     start_programme(services, olga, rooms=(("Blue room", 1),))
 
 

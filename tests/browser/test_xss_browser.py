@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timezone
 from playwright.sync_api import expect
 
 from commonroom.domain.programme import room_slug
+from commonroom.platform.services import SYSTEM_ACTOR
 from support import next_weekday, start_programme
 
 SCRIPT = "<script>window.__xss=1</script>"
@@ -84,7 +85,7 @@ def hostile_world(app, clock) -> dict:
     ada = s.people.peer_id_for_email("ada@example.org")
     bob = s.people.register(f["bob name"], "bob@example.org", "Audit", "correct horse").peer_id
     olga = s.people.register("Olga", "olga@example.org", "Office", "correct horse").peer_id
-    s.settle(s.people.grant_organizer(olga, by=olga))
+    s.settle(s.people.grant_organizer(olga, by=SYSTEM_ACTOR))
     start_programme(s, olga, rooms=((f["room"], 5),))
     room = room_slug(f["room"])
     day, off = next_weekday(7), next_weekday(21)

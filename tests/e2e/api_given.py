@@ -7,6 +7,7 @@ from uuid import UUID
 
 import pytest
 from support import next_weekday, start_programme
+from commonroom.platform.services import SYSTEM_ACTOR
 
 API = "/api/v1"
 
@@ -46,7 +47,7 @@ class Api:
         assert registered.status_code == 201, registered.json
         peer_id = UUID(registered.json["id"])
         if organizer:
-            self.services.settle(self.services.people.grant_organizer(peer_id, by=peer_id))
+            self.services.settle(self.services.people.grant_organizer(peer_id, by=SYSTEM_ACTOR))
         token = self.post("/tokens", {"email": email, "password": password}).json["token"]
         return peer_id, {"Authorization": f"Bearer {token}"}
 

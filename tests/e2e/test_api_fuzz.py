@@ -25,6 +25,7 @@ from support import next_weekday, start_programme
 from commonroom.platform.app import create_app
 from commonroom.platform.openapi import openapi_document
 from commonroom.platform.web import security
+from commonroom.platform.services import SYSTEM_ACTOR
 
 FUZZ = settings(max_examples=25, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -43,7 +44,7 @@ def world(tmp_path_factory):
     services = app.extensions["commonroom"]
     organizer = services.people.register("Olga Organizer", "olga@example.org", "Audit",
                                          "correct horse", "Europe/London").peer_id
-    services.settle(services.people.grant_organizer(organizer, by=organizer))
+    services.settle(services.people.grant_organizer(organizer, by=SYSTEM_ACTOR))
     ada = services.people.register("Ada Lovelace", "ada@example.org", "Audit", "correct horse",
                                    "Europe/London").peer_id
     services.people.register("Grace Hopper", "grace@example.org", "Audit", "correct horse", "UTC")

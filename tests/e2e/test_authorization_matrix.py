@@ -30,6 +30,7 @@ from commonroom.platform.app import create_app
 from commonroom.platform.web import trades as trade_pages
 from commonroom.platform.web.programme import ACTIONS as ORGANIZE_ACTIONS
 from commonroom.platform.web.security import issue_token
+from commonroom.platform.services import SYSTEM_ACTOR
 from support import next_weekday, start_programme
 
 ROLES = ("anonymous", "party", "other", "organizer")
@@ -184,7 +185,7 @@ def build_world(app) -> dict[str, str]:
         return s.people.register(name, f"{name.lower()}@example.org", "Audit", "correct horse").peer_id
 
     olga, ada, bob, eve, carl = (join(n) for n in ("Olga", "Ada", "Bob", "Eve", "Carl"))
-    s.settle(s.people.grant_organizer(olga, by=olga))
+    s.settle(s.people.grant_organizer(olga, by=SYSTEM_ACTOR))
     start_programme(s, olga, rooms=(("Blue room", 5), ("Green room", 5)))
     talk, _ = s.talks.propose(ada, "Bayesian audits", "Priors for the sceptical.", "statistics")
     s.talks.schedule(talk, next_weekday(7), "blue-room", by=ada)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from commonroom.platform.cli import main
+from commonroom.platform.services import SYSTEM_ACTOR
 
 
 def register(app, name="Ada Lovelace", email="ada@example.org"):
@@ -40,6 +41,10 @@ def test_grant_organizer_makes_the_peer_an_organizer(app, runner):
     result = runner.invoke(main, ["peers", "grant-organizer", "Ada@Example.org"])
     assert result.exit_code == 0 and "Ada@Example.org is now an organizer" in result.output
     assert app.extensions["commonroom"].people.is_organizer(peer_id)
+    # recorded as the operator's act, not as the peer making themself an organizer
+    [granted] = [e for e in app.extensions["commonroom"].store.events.get(peer_id)
+                 if type(e).__name__ == "OrganizerGranted"]
+    assert granted.by == SYSTEM_ACTOR
 
 
 def test_grant_organizer_for_an_unknown_email_fails_with_a_message(runner):

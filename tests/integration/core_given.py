@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from commonroom.domain.peer import EmailClaim, Peer
+from commonroom.platform.services import SYSTEM_ACTOR
 from support import next_weekday, start_programme
 
 PASSWORD = "correct horse"
@@ -38,7 +39,7 @@ def weekday_after(day: date) -> date:
 def an_organizer(services, rooms=(("Blue room", 5), ("Great hall", 50)), weekdays=(0, 1, 2, 3, 4)) -> UUID:
     """A registered organizer and a running programme with the given rooms."""
     organizer = a_peer(services, "Olive Organizer")
-    services.people.grant_organizer(organizer, by=organizer)
+    services.people.grant_organizer(organizer, by=SYSTEM_ACTOR)
     start_programme(services, organizer, rooms=rooms, weekdays=weekdays)
     return organizer
 

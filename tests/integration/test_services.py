@@ -106,7 +106,7 @@ def test_skills_and_roles_show_in_the_people_view(services):
     services.people.withdraw_skill(ada, "SQL", by=ada)
     with pytest.raises(NotAllowed):
         services.people.offer_skill(ada, "Go", by=bob)
-    services.people.grant_organizer(bob, by=bob)
+    services.people.grant_organizer(bob, by=SYSTEM_ACTOR)
     services.people.offer_skill(ada, "Go", by=bob)  # organizers may edit anyone
     services.people.deactivate(bob, by=bob)
     skills = sorted((r.kind, r.skill) for r in rows(services, PeerSkillRow))
@@ -328,3 +328,24 @@ def test_a_deactivated_organizer_no_longer_acts_as_one(services):
     assert not services.people.is_organizer(organizer)
     with pytest.raises(NotAllowed):
         services.programme.change(lambda p: p.add_room("Attic", 3, by=organizer), by=organizer)
+
+
+def test_only_an_organizer_or_the_operator_grants_or_takes_the_organizer_role(services):
+    organizer = an_organizer(services)
+    ada, bob = a_peer(services, "Ada Lovelace"), a_peer(services, "Bob Babbage")
+    # a peer cannot make themself (or anyone) an organizer, nor take the role from one
+    with pytest.raises(NotAllowed):
+        services.people.grant_organizer(ada, by=ada)
+    with pytest.raises(NotAllowed):
+        services.people.grant_organizer(bob, by=ada)
+    with pytest.raises(NotAllowed):
+        services.people.revoke_organizer(organizer, by=ada)
+    assert not services.people.is_organizer(ada) and services.people.is_organizer(organizer)
+    # an organizer can, and so can the operator (the CLI acts as SYSTEM_ACTOR); each is recorded
+    services.people.grant_organizer(ada, by=organizer)
+    services.people.grant_organizer(bob, by=SYSTEM_ACTOR)
+    assert services.people.is_organizer(ada) and services.people.is_organizer(bob)
+    services.people.revoke_organizer(bob, by=ada)
+    assert not services.people.is_organizer(bob)
+    granted = [e.by for e in services.store.events.get(ada) if type(e).__name__ == "OrganizerGranted"]
+    assert granted == [organizer]

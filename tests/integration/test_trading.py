@@ -8,6 +8,7 @@ import pytest
 
 from commonroom.domain.errors import NotAllowed
 from commonroom.platform.trading import circles_for, suggestions_for
+from commonroom.platform.services import SYSTEM_ACTOR
 from commonroom.projections import mentoring as mentoring_view
 from commonroom.projections import trades as trades_view
 
@@ -56,7 +57,7 @@ def test_sessions_older_than_ninety_days_count_in_total_but_not_in_the_recent_wi
 
 def test_notes_are_read_only_by_the_two_parties(services):
     ada, bob, eve = register(services, "Ada"), register(services, "Bob"), register(services, "Eve")
-    services.people.grant_organizer(eve, by=eve)
+    services.people.grant_organizer(eve, by=SYSTEM_ACTOR)
     trade_id, _ = services.trades.propose(ada, bob, "SQL", "Python")
     services.trades.add_note(trade_id, "Bob is shy about his Python", by=ada)
     services.settle()
@@ -94,7 +95,7 @@ def test_opting_out_removes_a_peer_from_suggestions(services):
 def test_a_mentorship_is_paired_by_an_organizer_and_flagged_when_quiet(services, clock):
     # given a programme with a mentor and an applicant
     org = register(services, "Olga")
-    services.people.grant_organizer(org, by=org)
+    services.people.grant_organizer(org, by=SYSTEM_ACTOR)
     mentor, mentee = register(services, "Mia"), register(services, "Ned")
     programme_id, _ = services.mentoring.start_programme("Fellows", "", by=org)
     services.mentoring.join_as_mentor(programme_id, mentor, "SQL, Python", "Audit", "English", "Europe/London", 2)
@@ -152,7 +153,7 @@ def test_confirmed_sessions_and_mentoring_contacts_feed_the_graph_and_expertise(
 
     # given a trade with a confirmed session, a pending one, and a corrected one; and a mentoring contact
     ada, bob, org = register(services, "Ada"), register(services, "Bob"), register(services, "Olga")
-    services.people.grant_organizer(org, by=org)
+    services.people.grant_organizer(org, by=SYSTEM_ACTOR)
     trade_id, _ = services.trades.propose(ada, bob, "SQL", "Python")
     services.trades.accept(trade_id, by=bob)
     day = clock.now().date()

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import bootstrap
+from commonroom.platform.services import SYSTEM_ACTOR
 from commonroom.projections.base import Base
 
 SECRET = "reliability-secret"
@@ -142,7 +143,7 @@ def build_world(database_url: str, clock, peers: int = 200, talks: int = 4, capa
         password_hash = app.people.hash_password("long enough")
         organizer = app.people.register("Olive Organizer", "olive@example.org", "Ops",
                                         password_hash=password_hash).peer_id
-        app.people.grant_organizer(organizer, by=organizer)
+        app.people.grant_organizer(organizer, by=SYSTEM_ACTOR)
         start_programme(app, organizer, rooms=[(f"Room {i}", capacity) for i in range(talks)])
         day = next_weekday(7)
         talk_ids = []
