@@ -35,6 +35,9 @@ def ref(name: str) -> dict:
 
 
 UUID_STRING = string(format="uuid")
+# Text the server requires: at least one character that is not whitespace (the server collapses
+# whitespace, so "   " is empty to it and answers 422 naming the field).
+REQUIRED_TEXT = r"\S"
 DATE_STRING = string(format="date")
 COUNT = {"type": "integer", "minimum": 0}
 TOPICS = {
@@ -51,7 +54,8 @@ SCHEMAS = {
                         ("email", "password")),
     "Token": obj({"token": string(), "peer_id": UUID_STRING}, ("token", "peer_id")),
     "Registration": obj({
-        "name": string(80, 1), "email": string(254, format="email"), "department": string(80, 1),
+        "name": string(80, 1, pattern=REQUIRED_TEXT), "email": string(254, format="email"),
+        "department": string(80, 1, pattern=REQUIRED_TEXT),
         "password": string(MAX_PASSWORD, 8), "timezone": string(64, description="an IANA zone; UTC if left out"),
     }, ("name", "email", "department", "password")),
     "Peer": obj({
@@ -125,10 +129,11 @@ SCHEMAS = {
         "offer": string(60, description="what the caller would teach"),
         "want": string(60, description="what the caller would like to learn"), "message": string(1000),
     }, ("to",), description="offer, want or both (a one-sided offer leaves one out)"),
-    "TradeCounter": obj({"want": string(60, 1, description="what the partner would teach instead")}, ("want",)),
+    "TradeCounter": obj({"want": string(60, 1, pattern=REQUIRED_TEXT, description="what the partner would teach instead")},
+                        ("want",)),
     "TradeReason": obj({"reason": string(300)}),
     "TradeSession": obj({
-        "teacher": UUID_STRING, "learner": UUID_STRING, "topic": string(80, 1),
+        "teacher": UUID_STRING, "learner": UUID_STRING, "topic": string(80, 1, pattern=REQUIRED_TEXT),
         "date": string(format="date", description="the day the session took place"),
         "minutes": {"type": "integer", "minimum": 1, "maximum": MAX_SESSION_MINUTES},
     }, ("teacher", "learner", "topic", "date", "minutes"),

@@ -113,3 +113,19 @@ def test_every_operation_documents_the_401_a_bad_token_gets(client):
     undocumented = [(method, path) for path, item in document["paths"].items()
                     for method, operation in item.items() if "401" not in operation["responses"]]
     assert undocumented == []
+
+
+def test_the_document_and_the_server_agree_that_blank_text_is_no_text(client):
+    # Given the document's rule for a peer's name and department
+    import re
+
+    registration = client.get("/api/v1/openapi.json").json["components"]["schemas"]["Registration"]
+    for field in ("name", "department"):
+        pattern = registration["properties"][field]["pattern"]
+        # Then it refuses text made of whitespace (which meets minLength) and accepts a real value
+        assert re.search(pattern, " \t ") is None and re.search(pattern, "Ada Lovelace")
+        # and so does the server, naming the field
+        body = {"name": "Ada Lovelace", "email": f"{field}@example.org", "department": "Audit",
+                "password": "long enough", field: " \t "}
+        answer = client.post("/api/v1/peers", json=body)
+        assert answer.status_code == 422 and answer.json["field"] == field
