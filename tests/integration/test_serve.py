@@ -58,11 +58,10 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
-def test_gunicorn_on_sqlite_projects_in_a_worker_process_of_its_own_restarted_if_it_stops(tmp_path):
-    # given `serve --workers 2` on SQLite
+def test_gunicorn_projects_in_a_worker_process_of_its_own_restarted_if_it_stops(tmp_path, database_url):
+    # given `serve --workers 2` (on SQLite, and on PostgreSQL)
     port = free_port()
-    env = dict(os.environ, COMMONROOM_DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-               COMMONROOM_SECRET_KEY="serve-test")
+    env = dict(os.environ, COMMONROOM_DATABASE_URL=database_url, COMMONROOM_SECRET_KEY="serve-test")
     env.pop("COMMONROOM_FOLLOW", None)
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
