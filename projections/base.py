@@ -352,11 +352,22 @@ def _sqlite_datetime(fallback: Callable[[Any], Any], to_utc: bool = False) -> Ca
     dropped: the first 26 characters of ``isoformat``) in one C call for a datetime rather than a
     format over a dict; ``to_utc``: an aware value is moved to UTC first (``UTCDateTime``, whose
     naive values are UTC already); ``fallback`` for anything that is not a datetime."""
+    # One event's timestamp goes into several rows (a version closed and the next opened, a
+    # sign-up, a notification): remembered, 0.11 against 1.3 us (timeit). Keyed by the value, its
+    # zone object and fold: equal instants in two zones have different wall times, and in one zone
+    # two wall times that differ only in fold compare equal but are different instants.
+    memo: dict[tuple[datetime, Any, int], str] = {}
+
     def process(value: Any) -> Any:
         if type(value) is datetime:
-            if to_utc and value.tzinfo is not None:
-                value = value.astimezone(timezone.utc)
-            return value.isoformat(" ", "microseconds")[:26]
+            key = (value, value.tzinfo, value.fold)
+            text = memo.get(key)
+            if text is None:
+                if len(memo) >= 4096:
+                    memo.clear()
+                moved = value.astimezone(timezone.utc) if to_utc and value.tzinfo is not None else value
+                text = memo[key] = moved.isoformat(" ", "microseconds")[:26]
+            return text
         return None if value is None else fallback(value)
     return process
 

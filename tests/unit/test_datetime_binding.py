@@ -1,0 +1,41 @@
+"""The SQLite datetime bind conversion remembers what it converted; it must never mix two values up."""
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from commonroom.projections.base import _sqlite_datetime
+
+
+def plain(value: datetime, to_utc: bool) -> str:
+    if to_utc and value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+@pytest.mark.parametrize("to_utc", [True, False])
+def test_remembered_conversions_equal_fresh_ones_for_look_alike_values(to_utc):
+    convert = _sqlite_datetime(lambda v: f"fallback {v}", to_utc=to_utc)
+    london = ZoneInfo("Europe/London")
+    noon = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    ambiguous = datetime(2026, 10, 25, 1, 30, tzinfo=london)  # the clocks go back: this hour twice
+    values = [
+        noon, noon.astimezone(timezone(timedelta(hours=2))),  # one instant, two wall times
+        noon.replace(tzinfo=None),  # naive (already UTC for to_utc columns)
+        ambiguous, ambiguous.replace(fold=1),  # one wall time, two instants
+    ]
+    for _ in range(2):  # the second round is answered from memory
+        assert [convert(v) for v in values] == [plain(v, to_utc) for v in values]
+    assert convert(None) is None and convert("x") == "fallback x"
+    assert plain(ambiguous, True) != plain(ambiguous.replace(fold=1), True)
+
+
+def test_memory_is_bounded():
+    convert = _sqlite_datetime(str)
+    start = datetime(2026, 1, 1)
+    for i in range(10_000):
+        moment = start + timedelta(seconds=i)
+        assert convert(moment) == plain(moment, False)
+    cell = next(c.cell_contents for c in convert.__closure__ if isinstance(c.cell_contents, dict))
+    assert len(cell) <= 4096
