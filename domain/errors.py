@@ -12,6 +12,7 @@ class DomainError(Exception):
 
     status = 409
     field: str | None = None
+    retry_after: int | None = None  # seconds: answered as Retry-After (a 503 or a 429)
 
 
 class InvalidValue(DomainError):

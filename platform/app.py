@@ -130,7 +130,7 @@ def _register_errors(app: Flask) -> None:
         body = {"error": str(error)}
         if error.field:
             body["field"] = error.field
-        headers = {"Retry-After": "1"} if error.status == 503 else {}
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
         if wants_json():
             return jsonify(body), error.status, headers
         return render_template("error.html", status=error.status, message=str(error)), error.status, headers

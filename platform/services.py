@@ -39,6 +39,7 @@ class Busy(DomainError):
     """Too many concurrent changes to the same thing; safe to retry."""
 
     status = 503
+    retry_after = 1
 
 
 class Clock:

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,10 +54,9 @@ def _take(try_lock: Callable[[], bool], on_wait: Callable[[], None] | None, stop
         return
     if on_wait:
         on_wait()
+    stop = stop or threading.Event()  # none given: wait for as long as it takes
     while not try_lock():
-        if stop is None:
-            time.sleep(LOCK_RETRY_SECONDS)
-        elif stop.wait(LOCK_RETRY_SECONDS):
+        if stop.wait(LOCK_RETRY_SECONDS):
             raise StoppedWaiting
 
 

@@ -53,9 +53,7 @@ def _domain_error(error: DomainError):
     headers = {}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = error.challenge
-    if error.status == 503:
-        headers["Retry-After"] = "1"
-    if getattr(error, "retry_after", None):  # TooManySignIns
+    if error.retry_after:
         headers["Retry-After"] = str(error.retry_after)
     return jsonify(body), error.status, headers
 

@@ -392,7 +392,7 @@ def _api_error(error: DomainError):
     body = {"error": str(error)}
     if error.field:
         body["field"] = API_FIELDS.get(error.field, error.field)
-    return jsonify(body), error.status, {"Retry-After": "1"} if error.status == 503 else {}
+    return jsonify(body), error.status, {"Retry-After": str(error.retry_after)} if error.retry_after else {}
 
 
 @api_bp.before_request
