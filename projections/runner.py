@@ -29,7 +29,7 @@ from functools import singledispatchmethod
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from commonroom.projections.base import Base, Projection, Rows, Tracking
+from commonroom.projections.base import Base, Projection, Rows, Runnable, Tracking, one_of
 
 Progress = Callable[[int, int], None]  # (position reached, head of the log)
 
@@ -98,6 +98,8 @@ class Projector:
         self._dispatchers: dict[Projection, Callable | None] = {}
         self._lock = threading.Lock()
         self._advanced = threading.Condition()
+        self._statements: dict[str, Runnable] = {}  # dialect name -> the positions' SELECT
+        self._moves: dict[tuple, Runnable] = {}  # (dialect name, views moved) -> their UPDATE
 
     def _dispatcher(self, view: Projection):
         if view not in self._dispatchers:
@@ -170,19 +172,30 @@ class Projector:
                     break
         return read
 
+    def _positions_locked(self, dialect: sa.Dialect) -> Runnable:
+        """This runner's views' positions, locked (``FOR UPDATE``; on SQLite the batch's BEGIN
+        IMMEDIATE locks), compiled once and run on the DB-API cursor like the views' reads
+        (``base.Runnable``)."""
+        found = self._statements.get(dialect.name)
+        if found is None:
+            tracking = Tracking.__table__
+            select = sa.select(tracking.c.name, tracking.c.position).where(
+                one_of(tracking.c.name, [v.name for v in self.views])).with_for_update()
+            found = self._statements[dialect.name] = Runnable(
+                select, dialect, [tracking.c.name.type, tracking.c.position.type])
+        return found
+
     def _apply(self, events: list[tuple[int, object]], start: int, last_id: int) -> int:
         """Apply the batch (every notification after ``start`` up to ``last_id``) to every view it
         is next for; return the lowest position afterwards."""
         tracking = Tracking.__table__
-        with Session(self.engine) as s, s.begin():
-            conn = s.connection()
-            tracked = dict(conn.execute(
-                sa.select(tracking.c.name, tracking.c.position)
-                .where(tracking.c.name.in_([v.name for v in self.views])).with_for_update()).all())
+        with self.engine.begin() as conn:
+            tracked = dict(self._positions_locked(conn.dialect).rows(conn))
             missing = [{"name": v.name, "position": 0} for v in self.views if v.name not in tracked]
             if missing:
                 conn.execute(sa.insert(tracking), missing)
                 tracked.update((m["name"], 0) for m in missing)
+            session: Session | None = None  # for views that are not batched (the ORM interface)
             due = [view for view in self.views if start <= tracked[view.name] < last_id]
             # (the others: another runner got here first, or the view is behind this batch)
             whole = [view for view in due if tracked[view.name] == start]
@@ -202,14 +215,30 @@ class Projector:
                         handler(view, event, rows)
                     rows.flush()
                 else:
+                    if session is None:
+                        session = Session(bind=conn)
                     for handler, event in todo:
-                        handler(view, event, s)
-                    s.flush()  # so views after this one read what it wrote
+                        handler(view, event, session)
+                    session.flush()  # so views after this one read what it wrote
                 moved.append(view.name)
                 tracked[view.name] = last_id
+            if session is not None:
+                session.close()
             if moved:
-                conn.execute(sa.update(tracking).where(tracking.c.name.in_(moved)).values(position=last_id))
+                self._move(conn, moved, last_id)
         return min(tracked.values(), default=last_id)
+
+    def _move(self, conn: sa.Connection, moved: list[str], position: int) -> None:
+        tracking = Tracking.__table__
+        key = (conn.dialect.name, tuple(moved))
+        update = self._moves.get(key)
+        if update is None:
+            if len(self._moves) > 64:
+                self._moves.clear()
+            update = self._moves[key] = Runnable(
+                sa.update(tracking).where(one_of(tracking.c.name, moved)).values(position=sa.bindparam("position")),
+                conn.dialect)
+        update.run(conn, {"position": position})
 
     def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> int:
         """Empty the named views (all by default) and replay the whole log into them."""

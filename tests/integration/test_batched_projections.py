@@ -113,14 +113,20 @@ def test_an_idle_catch_up_sends_no_statement_to_the_read_model_database(services
     an_organizer(services)
     projector = a_projector(services)
     projector.catch_up()
-    statements = []
+    statements, checkouts = [], []
     for engine in {projector.engine, projector.read_engine}:
         sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        # batches run their statements on the DB-API cursor, past SQLAlchemy's statement events:
+        # no statement can be sent without a connection taken from the pool first
+        sa.event.listen(engine, "checkout", lambda *args: checkouts.append(args[0]))
     # when it catches up with nothing new
     read = projector.catch_up()
     # then it read nothing and neither opened a transaction nor read a position
     assert read == 0
-    assert statements == []
+    assert statements == [] and checkouts == []
+    # (and the listeners do see a batch: one more event takes a connection)
+    a_peer(services, "Olga Newcomer")
+    assert projector.catch_up() > 0 and checkouts
 
 
 def test_a_view_set_back_by_another_runner_is_replayed_by_a_runner_that_had_seen_it_at_the_head(services):
