@@ -20,7 +20,7 @@ import commonroom.templates
 from commonroom.domain.errors import DomainError
 from commonroom.platform.bootstrap import bootstrap, settings_from_env
 from commonroom.platform.eventstore import REQUEST_ID
-from commonroom.platform.web import consistency, security
+from commonroom.platform.web import consistency, security, sessions
 
 log = logging.getLogger("commonroom.web")
 
@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _dev_secret_key()
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.session_interface = sessions.SessionInterface()
 
     hops = _proxy_hops(app.config.get("PROXY_HOPS", 0))
     if hops:
