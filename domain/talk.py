@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from operator import attrgetter
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -12,6 +13,21 @@ from commonroom.domain.errors import DomainError, InvalidValue, NotAllowed, requ
 
 PROPOSED, SCHEDULED, WITHDRAWN, CANCELLED = "proposed", "scheduled", "withdrawn", "cancelled"
 MAX_TOPICS = 8
+
+# A talk's sign-ups are lists of UUIDs (in order: the waitlist is a queue). ``peer_id in ids`` and
+# ``ids.remove(peer_id)`` call ``UUID.__eq__``, a Python method, once per id: every sign-up walked
+# the talk's lists that way (60-odd calls, ~30 us). Compared by their 128-bit ints instead, in C.
+_INT = attrgetter("int")
+
+
+def holds(ids: list[UUID], peer_id: UUID) -> bool:
+    """``peer_id in ids``."""
+    return peer_id.int in map(_INT, ids)
+
+
+def place(ids: list[UUID], peer_id: UUID) -> int:
+    """``ids.index(peer_id)`` (ValueError when it is not there)."""
+    return list(map(_INT, ids)).index(peer_id.int)
 
 
 def clean_topics(topics: object) -> list[str]:
@@ -132,7 +148,7 @@ class Talk(FastCopy, Aggregate):
         self.check_not_started(now)
         if peer_id == self.speaker_id:
             raise AlreadySignedUp("speakers cannot sign up to their own talk")
-        if peer_id in self.confirmed or peer_id in self.waitlist:
+        if holds(self.confirmed, peer_id) or holds(self.waitlist, peer_id):
             raise AlreadySignedUp("you are already signed up for this talk")
         if len(self.confirmed) < self.capacity:
             self._signed_up(peer_id=peer_id, by=by)
@@ -148,15 +164,17 @@ class Talk(FastCopy, Aggregate):
         self.waitlist.append(peer_id)
 
     def cancel_sign_up(self, peer_id: UUID, now: datetime, by: UUID) -> None:
-        if peer_id not in self.confirmed and peer_id not in self.waitlist:
+        waitlisted = holds(self.waitlist, peer_id)
+        if not waitlisted and not holds(self.confirmed, peer_id):
             raise NotSignedUp("you are not signed up for this talk")
         self.check_not_started(now)
-        self._sign_up_cancelled(peer_id=peer_id, was_waitlisted=peer_id in self.waitlist, by=by)
+        self._sign_up_cancelled(peer_id=peer_id, was_waitlisted=waitlisted, by=by)
         self._promote_while_seats(by)
 
     @event("SignUpCancelled")
     def _sign_up_cancelled(self, peer_id: UUID, was_waitlisted: bool, by: UUID) -> None:
-        (self.waitlist if was_waitlisted else self.confirmed).remove(peer_id)
+        ids = self.waitlist if was_waitlisted else self.confirmed
+        del ids[place(ids, peer_id)]
 
     def _promote_while_seats(self, by: UUID) -> None:
         while self.status == SCHEDULED and self.waitlist and len(self.confirmed) < self.capacity:
@@ -164,11 +182,11 @@ class Talk(FastCopy, Aggregate):
 
     @event("Promoted")
     def _promoted(self, peer_id: UUID, by: UUID) -> None:
-        self.waitlist.remove(peer_id)
+        del self.waitlist[place(self.waitlist, peer_id)]
         self.confirmed.append(peer_id)
 
     def waitlist_position(self, peer_id: UUID) -> int | None:
-        return self.waitlist.index(peer_id) + 1 if peer_id in self.waitlist else None
+        return place(self.waitlist, peer_id) + 1 if holds(self.waitlist, peer_id) else None
 
     # --- after the talk -------------------------------------------------------------------------
     def record_attendance(self, peer_id: UUID, attended: bool, now: datetime, by: UUID, by_organizer: bool = False) -> None:
@@ -177,7 +195,7 @@ class Talk(FastCopy, Aggregate):
             raise TalkNotOpen("attendance is recorded only for a scheduled talk")
         if now < self.starts_at:
             raise TooEarly("attendance can be recorded once the talk has started")
-        if peer_id not in self.confirmed:
+        if not holds(self.confirmed, peer_id):
             raise NotSignedUp("only confirmed sign-ups can be marked as attended or no-show")
         if self.attendance.get(str(peer_id)) is not bool(attended):
             self._attendance_recorded(peer_id=peer_id, attended=bool(attended), by=by)
