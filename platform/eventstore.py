@@ -10,6 +10,7 @@ import fcntl
 import os
 import threading
 from contextlib import nullcontext
+from copy import deepcopy
 from contextvars import ContextVar
 from datetime import date, time
 from typing import Any, Callable, Sequence
@@ -28,6 +29,7 @@ from commonroom.domain.skills import Endorsement, SkillCatalog
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
 from commonroom.platform.groupcommit import GroupCommitter
+from commonroom.platform.versions import VersionBoard
 
 
 # The web layer sets this per request; every event saved meanwhile records it as metadata
@@ -185,6 +187,27 @@ class EventRepository(Repository):
     def get(self, aggregate_id: Any, *, projector_func: Any = mutate_in_turn, **kwargs: Any) -> Any:
         return super().get(aggregate_id, projector_func=projector_func, **kwargs)
 
+    def cached_copy(self, aggregate_id: UUID, version: int) -> Any | None:
+        """A copy of the cached aggregate if it stands at ``version``, without asking the store
+        (None: not cached, or at another version). Copied under the aggregate's fast-forward lock,
+        so a query fast-forwarding the same cached object meanwhile cannot tear the copy."""
+        if not self.cache:
+            return None
+        try:
+            cached = self.cache.get(aggregate_id)
+        except KeyError:
+            return None
+        if cached.version != version:
+            return None
+        lock = self._use_fastforward_lock(aggregate_id)
+        try:
+            with lock:
+                if cached.version != version:
+                    return None
+                return deepcopy(cached) if self.deepcopy_from_cache else cached
+        finally:
+            self._disuse_fastforward_lock(aggregate_id)
+
 
 class _Collected(ProcessingEvent):
     """``ProcessingEvent.collect_events`` tells aggregates from events with two runtime Protocol
@@ -218,6 +241,8 @@ class EventStore(Application):
         self._listeners_lock = threading.Lock()
         super().__init__(env=env)
         self.write_lock = _file_write_lock(env)
+        # Beside the write lock: on SQLite every writer is on this machine and notes what it wrote.
+        self.versions = VersionBoard(f"{env['SQLITE_DBNAME']}.versions") if self.write_lock is not None else None
         self.group_commit = GroupCommitter(self.write_encoded, lock=self.write_lock)
         if getattr(self.recorder, "convert_originator_id", None) is not None:
             # The SQLite recorder stores ids as text and parses each row's with UUID(); the
@@ -273,16 +298,34 @@ class EventStore(Application):
         # INSERT and the commit, not the JSON encoding of every event in the group.
         encoded = [(event, self.mapper.to_stored_event(event)) for event in processing_event.events]
         recordings = self.group_commit.record(encoded)
-        if self.repository.cache and not self.repository.fastforward:
+        if self.repository.cache:
+            # The saved aggregates are where the store now is: the next command here starts from
+            # them (eventsourcing caches them only without fast-forwarding; with it, the next load
+            # read back and replayed the event just saved).
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
         return recordings
+
+    def current_copy(self, aggregate_id: UUID) -> Any | None:
+        """The cached aggregate, copied, if the version board says no process has saved it since
+        it was cached (None: ask the store). A hint only: see ``platform.versions``."""
+        if self.versions is None:
+            return None
+        latest = self.versions.latest(aggregate_id)
+        return None if latest is None else self.repository.cached_copy(aggregate_id, latest)
+
+    def has_moved_on(self, aggregate_id: UUID, version: int) -> bool:
+        """Whether the store holds an event of ``aggregate_id`` after ``version``."""
+        return bool(self.recorder.select_events(aggregate_id, gt=version, limit=1))
 
     def write_encoded(self, encoded: Sequence[tuple[Any, StoredEvent]]) -> list[Recording]:
         """Insert events already encoded (``(domain event, stored event)`` pairs) in one
         transaction; the recordings ``EventStore.put`` would return for them."""
         stored = [s for _, s in encoded]
         ids = self.recorder.insert_events(stored)
+        if self.versions is not None:  # committed, and still under the write lock
+            for domain_event, _ in encoded:
+                self.versions.note(domain_event.originator_id, domain_event.originator_version)
         if not ids:
             return []
         return [Recording(d, Notification(originator_id=s.originator_id, originator_version=s.originator_version,
@@ -312,6 +355,8 @@ class EventStore(Application):
     def close(self) -> None:
         if self.write_lock is not None:
             self.write_lock.close()
+        if self.versions is not None:
+            self.versions.close()
         super().close()
 
     def on_saved(self, listener: Callable[[int], None]) -> None:

@@ -14,6 +14,7 @@ import threading
 import time as _time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import TypeVar
@@ -68,6 +69,17 @@ class KeyedLocks:
 class CommandStats:
     commands: int = 0
     conflicts_retried: int = 0
+    stale_retried: int = 0  # decided on a cached copy the store had moved past (see change_and_save)
+
+
+# Set while a command is retried: it then loads from the store, never from a cached copy the
+# version board vouches for (a writer that died between its commit and its note would otherwise
+# send the command round the same stale copy until it gave up).
+_FROM_STORE: ContextVar[bool] = ContextVar("commonroom_from_store", default=False)
+
+
+class Stale(Exception):
+    """A command decided on a cached copy that proved to be behind the store: run it again."""
 
 
 class Service:
@@ -78,19 +90,50 @@ class Service:
         """Run ``command`` holding the in-process locks of ``aggregate_ids``; retry on conflicts."""
         ids = sorted(set(aggregate_ids))
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            with ExitStack() as stack:
-                for key in ids:
-                    stack.enter_context(self.locks.lock(key))
-                try:
-                    result = command()
-                    self.stats.commands += 1
-                    return result
-                except RecordConflictError:
-                    self.stats.conflicts_retried += 1
-                    if attempt == MAX_ATTEMPTS:
-                        break
+            token = _FROM_STORE.set(attempt > 1)
+            try:
+                with ExitStack() as stack:
+                    for key in ids:
+                        stack.enter_context(self.locks.lock(key))
+                    try:
+                        result = command()
+                        self.stats.commands += 1
+                        return result
+                    except Stale:
+                        self.stats.stale_retried += 1
+                        continue  # at once: the store has what the copy lacked
+                    except RecordConflictError:
+                        self.stats.conflicts_retried += 1
+                        if attempt == MAX_ATTEMPTS:
+                            break
+            finally:
+                _FROM_STORE.reset(token)
             _time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 7)))
         raise Busy("many people are changing this at once; please try again in a moment")
+
+    def change_and_save(self, aggregate_id: UUID, kind: type[T], what: str, change: Callable[[T], object]) -> int:
+        """Load one aggregate, ``change`` it and save it: the body of most commands (run it inside
+        ``run``). The aggregate may be the process's cached copy without a query to the store, when
+        the version board says nobody saved it since (``EventStore.current_copy``). Then the save's
+        version check is what proves the copy was current; a command that saves nothing (refused
+        with a ``DomainError``, or nothing to change) asks the store whether the copy was behind,
+        and if so is run again from the store, so no answer rests on a stale copy."""
+        aggregate, from_store = None, True
+        if not _FROM_STORE.get():
+            aggregate = self.store.current_copy(aggregate_id)
+            from_store = not isinstance(aggregate, kind)
+        if from_store:
+            aggregate = self.get(aggregate_id, kind, what)
+        version = aggregate.version
+        try:
+            change(aggregate)
+        except DomainError:
+            if not from_store and self.store.has_moved_on(aggregate_id, version):
+                raise Stale from None
+            raise
+        if aggregate.version == version and not from_store and self.store.has_moved_on(aggregate_id, version):
+            raise Stale
+        return self.save(aggregate)
 
     def get(self, aggregate_id: UUID, kind: type[T], what: str = "thing") -> T:
         try:
@@ -403,9 +446,4 @@ class TalkService(Service):
         return self._on_talk(talk_id, lambda t: t.send_reminder(by=SYSTEM_ACTOR))
 
     def _on_talk(self, talk_id: UUID, change: Callable[[Talk], None]) -> int:
-        def command() -> int:
-            talk = self.get(talk_id, Talk, "talk")
-            change(talk)
-            return self.save(talk)
-
-        return self.run([talk_id], command)
+        return self.run([talk_id], lambda: self.change_and_save(talk_id, Talk, "talk", change))

@@ -34,5 +34,6 @@ def readyz():
             # this worker process's own counters (each gunicorn worker answers for itself)
             "process": {"pid": os.getpid(), "commands": services.stats.commands,
                         "conflicts_retried": services.stats.conflicts_retried,
+                        "stale_retried": services.stats.stale_retried,
                         "group_commit": services.store.group_commit.stats.as_dict()}}
     return jsonify(body), 200 if ready else 503

@@ -63,11 +63,10 @@ def test_twenty_threads_signing_up_for_five_seats_get_five_seats_and_a_waitlist_
     assert_five_seats_and_an_ordered_waitlist(services, talk_id, peers)
 
 
-@pytest.mark.postgres
-def test_two_processes_of_ten_threads_share_five_seats_without_errors(pg_url, clock):
+def two_processes_of_ten_threads_share_five_seats(database_url: str, clock) -> None:
     from commonroom.platform.bootstrap import bootstrap
 
-    services = bootstrap(pg_url, clock=clock)
+    services = bootstrap(database_url, clock=clock)
     try:
         # given a talk in a room of five
         organizer = an_organizer(services, rooms=(("Blue room", 5),))
@@ -77,7 +76,7 @@ def test_two_processes_of_ten_threads_share_five_seats_without_errors(pg_url, cl
         spawn = multiprocessing.get_context("spawn")
         barrier, results = spawn.Barrier(20), spawn.Queue()
         processes = [spawn.Process(target=sign_up_in_another_process,
-                                   args=(pg_url, talk_id, peers[i::2], barrier, results)) for i in range(2)]
+                                   args=(database_url, talk_id, peers[i::2], barrier, results)) for i in range(2)]
         for process in processes:
             process.start()
         outcomes = [results.get(timeout=90) for _ in processes]
@@ -91,6 +90,11 @@ def test_two_processes_of_ten_threads_share_five_seats_without_errors(pg_url, cl
         assert sum(commands for _, commands, _ in outcomes) == 20
     finally:
         services.close()
+
+
+@pytest.mark.postgres
+def test_two_processes_of_ten_threads_share_five_seats_without_errors(pg_url, clock):
+    two_processes_of_ten_threads_share_five_seats(pg_url, clock)
 
 
 def test_concurrent_sign_ups_and_cancellations_keep_seats_full_and_waitlist_in_order(services):
