@@ -29,6 +29,7 @@ from commonroom.domain.skills import Endorsement, SkillCatalog
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
 from commonroom.platform.groupcommit import GroupCommitter
+from commonroom.platform.sqlitewriter import MAX_EVENTS as SQLITE_GROUP_MAX, SQLiteGroupWriter
 from commonroom.platform.versions import VersionBoard
 
 
@@ -243,6 +244,10 @@ class EventStore(Application):
         self.write_lock = _file_write_lock(env)
         # Beside the write lock: on SQLite every writer is on this machine and notes what it wrote.
         self.versions = VersionBoard(f"{env['SQLITE_DBNAME']}.versions") if self.write_lock is not None else None
+        # On SQLite a group is written by one statement on a connection of its own (see sqlitewriter).
+        self.group_writer = SQLiteGroupWriter(env["SQLITE_DBNAME"], self.recorder.events_table_name,
+                                              float(env.get("SQLITE_LOCK_TIMEOUT", 5))) \
+            if self.write_lock is not None else None
         self.group_commit = GroupCommitter(self.write_encoded, lock=self.write_lock)
         if getattr(self.recorder, "convert_originator_id", None) is not None:
             # The SQLite recorder stores ids as text and parses each row's with UUID(); the
@@ -322,7 +327,10 @@ class EventStore(Application):
         """Insert events already encoded (``(domain event, stored event)`` pairs) in one
         transaction; the recordings ``EventStore.put`` would return for them."""
         stored = [s for _, s in encoded]
-        ids = self.recorder.insert_events(stored)
+        if self.group_writer is not None and 0 < len(stored) <= SQLITE_GROUP_MAX:
+            ids = self.group_writer.insert(stored)
+        else:
+            ids = self.recorder.insert_events(stored)
         if self.versions is not None:  # committed, and still under the write lock
             for domain_event, _ in encoded:
                 self.versions.note(domain_event.originator_id, domain_event.originator_version)
@@ -357,6 +365,8 @@ class EventStore(Application):
             self.write_lock.close()
         if self.versions is not None:
             self.versions.close()
+        if self.group_writer is not None:
+            self.group_writer.close()
         super().close()
 
     def on_saved(self, listener: Callable[[int], None]) -> None:
