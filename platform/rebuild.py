@@ -130,7 +130,7 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
         views = [view for view in all_views() if view.name in set(names)]
         projector = Projector(engine, store.recorder, store.mapper, views)
         projector.setup()
-        return projector.rebuild(progress=progress)
+        return projector.replay(progress=progress)
     finally:
         engine.dispose()
         if own_store:

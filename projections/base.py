@@ -473,26 +473,38 @@ class _Table:
         return sa.update(t).where(match).values({c: sa.bindparam(c, type_=t.c[c].type) for c in self.columns})
 
     def _write(self, kind: str, params: list[dict[str, Any]]) -> None:
-        """One executemany straight to the driver, the values converted as SQLAlchemy would (a
-        column at a time, and only the columns whose type converts): its per-row parameter handling
-        cost more than the rest of a rebuild's writes."""
+        """One executemany straight to the driver, the values converted as SQLAlchemy would: its
+        per-row parameter handling cost more than the rest of a rebuild's writes."""
         dialect = self.conn.dialect
         plan = self._plans.get((self.table, dialect.name, kind))
         if plan is None:
             compiled = self._statement(kind).compile(dialect=dialect)
             names = list(compiled.positiontup) if compiled.positional else list(compiled.params)
             columns = [self.table.c[name.removeprefix("_k_")] for name in names]
-            converters = [(i, _bind_processor(column.type, dialect)) for i, column in enumerate(columns)]
+            converters = [(i, f) for i, column in enumerate(columns)
+                          if (f := _bind_processor(column.type, dialect)) is not None]
             plan = self._plans[(self.table, dialect.name, kind)] = (
-                str(compiled), compiled.positional, names,
-                operator.itemgetter(*names) if len(names) > 1 else (lambda values: (values[names[0]],)),
-                [(i, f) for i, f in converters if f is not None])
-        sql, positional, names, get, converters = plan
-        columns = list(zip(*map(get, params)))
-        for i, convert in converters:
-            columns[i] = map(convert, columns[i])
-        rows = list(zip(*columns))
+                str(compiled), compiled.positional, names, _row_maker(names, converters))
+        sql, positional, names, make = plan
+        rows = list(map(make, params))
         executemany(self.conn, sql, rows if positional else [dict(zip(names, row)) for row in rows])
+
+
+def _row_maker(names: list[str], converters: list[tuple[int, Callable[[Any], Any]]]) -> Callable[[dict], tuple]:
+    """A function from one row's values (a dict by parameter name) to its parameters in statement
+    order, each converted as SQLAlchemy converts it: written out once per statement, with the names
+    in it (a rebuild writes ~2 rows an event; transposing the rows to convert column by column and
+    back cost ~10 us a row). The names are the table's own column names, from our models."""
+    converting = dict(converters)
+    scope = {f"convert{i}": f for i, f in converting.items()}
+    values = ", ".join(f"convert{i}(v[{name!r}])" if i in converting else f"v[{name!r}]"
+                       for i, name in enumerate(names))
+    exec(f"def make(v):\n    return ({values},)", scope)  # noqa: S102 - our own column names, quoted
+    return scope["make"]
+
+
+_DATETIME_TEXT: dict[tuple[datetime, Any, int, bool], str] = {}
+_DATETIME_TEXTS = 65_536  # bounded: a long-lived process sees timestamps come and go
 
 
 def _sqlite_datetime(fallback: Callable[[Any], Any], to_utc: bool = False) -> Callable[[Any], Any]:
@@ -501,17 +513,19 @@ def _sqlite_datetime(fallback: Callable[[Any], Any], to_utc: bool = False) -> Ca
     format over a dict; ``to_utc``: an aware value is moved to UTC first (``UTCDateTime``, whose
     naive values are UTC already); ``fallback`` for anything that is not a datetime."""
     # One event's timestamp goes into several rows (a version closed and the next opened, a
-    # sign-up, a notification): remembered, 0.11 against 1.3 us (timeit). Keyed by the value, its
-    # zone object and fold: equal instants in two zones have different wall times, and in one zone
-    # two wall times that differ only in fold compare equal but are different instants.
-    memo: dict[tuple[datetime, Any, int], str] = {}
+    # sign-up, a notification): remembered, 0.11 against 1.3 us (timeit), in one memo for every
+    # column of every table (a rebuild batch writes a column of 5,000 timestamps, then the same
+    # ones in the next table's). Keyed by the value, its zone object and fold (equal instants in
+    # two zones have different wall times, and in one zone two wall times that differ only in fold
+    # compare equal but are different instants) and whether it is moved to UTC.
+    memo = _DATETIME_TEXT
 
     def process(value: Any) -> Any:
         if type(value) is datetime:
-            key = (value, value.tzinfo, value.fold)
+            key = (value, value.tzinfo, value.fold, to_utc)
             text = memo.get(key)
             if text is None:
-                if len(memo) >= 4096:
+                if len(memo) >= _DATETIME_TEXTS:
                     memo.clear()
                 moved = value.astimezone(timezone.utc) if to_utc and value.tzinfo is not None else value
                 text = memo[key] = moved.isoformat(" ", "microseconds")[:26]
@@ -678,6 +692,10 @@ class Rows:
 
     def find(self, model: type[Base], column: str, value: Any, **where: Any) -> list[SimpleNamespace]:
         return self.table(model).index(column, where).find(value)
+
+    def held(self) -> int:
+        """How many rows are held in memory (a replay writes them out beyond a bound)."""
+        return sum(len(table.rows) for table in self._tables.values())
 
     def flush(self) -> None:
         for table in self._tables.values():

@@ -122,6 +122,22 @@ def test_every_view_rebuilt_one_event_at_a_time_in_sevens_or_in_one_batch_holds_
         assert live[table], table
 
 
+@pytest.mark.parametrize("hold_rows, batch", [(250_000, 5000), (40, 7), (0, 1)])
+def test_a_replay_holding_rows_across_batches_writes_the_live_rows(services, clock, hold_rows, batch):
+    # given a history with every event of every view, projected live as it happened
+    a_history_with_every_event(services, clock)
+    a_history_with_every_exchange(services, clock)
+    live = every_table(services)
+    # when the views are replayed keeping their rows in memory: all of them to the end, a few
+    # dozen at a time (later segments read what earlier ones wrote), or written every batch of one
+    projector = Projector(services.projector.engine, services.store.recorder, services.store.mapper,
+                          services.projector.views, rebuild_batch_size=batch)
+    read = projector.replay(hold_rows=hold_rows)
+    # then it read the whole log and every table holds exactly the rows live processing built
+    assert read == services.store.max_notification_id()
+    assert every_table(services) == live
+
+
 @pytest.mark.parametrize("second_process", ["works", "fails"])
 def test_a_rebuild_split_over_two_processes_holds_the_live_rows(services, clock, monkeypatch, second_process):
     # given a history with every event of every view, projected live as it happened

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commonroom.projections.base import _sqlite_datetime
+from commonroom.projections.base import _DATETIME_TEXT, _DATETIME_TEXTS, _sqlite_datetime
 
 
 def plain(value: datetime, to_utc: bool) -> str:
@@ -34,8 +34,14 @@ def test_remembered_conversions_equal_fresh_ones_for_look_alike_values(to_utc):
 def test_memory_is_bounded():
     convert = _sqlite_datetime(str)
     start = datetime(2026, 1, 1)
-    for i in range(10_000):
+    for i in range(_DATETIME_TEXTS + 1000):
         moment = start + timedelta(seconds=i)
         assert convert(moment) == plain(moment, False)
-    cell = next(c.cell_contents for c in convert.__closure__ if isinstance(c.cell_contents, dict))
-    assert len(cell) <= 4096
+    assert 0 < len(_DATETIME_TEXT) <= _DATETIME_TEXTS
+
+
+def test_columns_that_move_to_utc_and_columns_that_do_not_share_the_memory_without_mixing():
+    to_utc, as_is = _sqlite_datetime(str, to_utc=True), _sqlite_datetime(str)
+    moment = datetime(2026, 6, 1, 12, 0, tzinfo=ZoneInfo("Europe/London"))  # 11:00 UTC
+    for _ in range(2):
+        assert (to_utc(moment), as_is(moment)) == ("2026-06-01 11:00:00.000000", "2026-06-01 12:00:00.000000")
