@@ -99,15 +99,23 @@ def _register_hooks(app: Flask) -> None:
             "status": response.status_code, "peer": str(peer.id) if peer else None,
             "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
         }})
-        response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-        )
+        headers = response.headers
+        present = {name.lower() for name, _ in headers.items()}
+        if "x-request-id" not in present:
+            headers.add("X-Request-Id", g.get("request_id", ""))
+        # (one look at the headers a response has, rather than a scan per header it may lack)
+        headers.extend([(name, value) for name, value in SECURITY_HEADERS if name.lower() not in present])
         return response
+
+
+# On every response that does not set them itself.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Content-Security-Policy",
+     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+)
 
 
 # Request ids: 16 hex digits from a random tag per start, the process id (gunicorn workers fork

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -115,10 +116,29 @@ def check_csrf() -> None:
         return
     if current_app.config.get("CSRF_DISABLED"):
         return
-    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+    sent = _sent_token() or request.headers.get("X-CSRF-Token", "")
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(sent, expected):
         abort(400, "the form expired or came from elsewhere (CSRF check failed); reload the page and try again")
+
+
+# A urlencoded form up to this size is read for its token directly (larger ones, and multipart
+# forms, through ``request.form``).
+_SMALL_FORM = 16 * 1024
+
+
+def _sent_token() -> str:
+    """The form's ``csrf_token``. A small urlencoded body is split by ``urllib.parse`` from the
+    request's cached body instead of through werkzeug's form parser (~100 us a request, with its
+    stream wrapping and MultiDict, for one field of a one-button form); werkzeug still parses the
+    same cached body if the view reads ``request.form``."""
+    length = request.content_length
+    if request.mimetype == "application/x-www-form-urlencoded" and length is not None and length <= _SMALL_FORM:
+        for name, value in parse_qsl(request.get_data(cache=True), keep_blank_values=True):
+            if name == b"csrf_token":
+                return value.decode("utf-8", "replace")
+        return ""
+    return request.form.get("csrf_token", "")
 
 
 # --- API tokens -----------------------------------------------------------------------------------

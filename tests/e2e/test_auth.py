@@ -1,5 +1,6 @@
 """Accounts: register, sign in, sign out, CSRF, throttling, security headers."""
 
+import pytest
 import sqlalchemy as sa
 
 from commonroom.projections.people import PeerRow
@@ -131,6 +132,43 @@ def test_pages_carry_security_headers_and_a_request_id(client):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Request-Id"]
+    # each once
+    names = [name.lower() for name, _ in response.headers.items()]
+    assert len(names) == len(set(names))
+
+
+def test_a_response_that_sets_a_security_header_itself_keeps_it(app):
+    @app.get("/framed-on-purpose")
+    def framed():
+        return "ok", 200, {"X-Frame-Options": "SAMEORIGIN", "x-request-id": "mine"}
+
+    response = app.test_client().get("/framed-on-purpose")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers.getlist("X-Request-Id") == ["mine"]
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("how", ["among other fields", "in the header", "in a multipart form"])
+def test_the_csrf_token_is_found_however_the_form_sends_it(auth, client, how):
+    token = auth.csrf()
+    fields = {"name": "Eve Example", "email": "eve@example.org", "department": "Tax", "password": "long enough",
+              "timezone": "UTC"}
+    if how == "among other fields":
+        response = client.post("/register", data={**fields, "csrf_token": token, "zz": "last"})
+    elif how == "in the header":
+        response = client.post("/register", data=fields, headers={"X-CSRF-Token": token})
+    else:
+        response = client.post("/register", data={**fields, "csrf_token": token}, content_type="multipart/form-data")
+    # then the form was accepted, and the view read every field of it (the peer is registered)
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert auth.login(email="eve@example.org", password="long enough").status_code == 302
+
+
+def test_a_wrong_csrf_token_is_refused_in_a_urlencoded_or_multipart_form(auth, client):
+    auth.csrf()  # the session has a token
+    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        response = client.post("/register", data={"csrf_token": "not-it", "name": "Eve"}, content_type=content_type)
+        assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
 
 
 def test_every_request_gets_its_own_request_id(client):
