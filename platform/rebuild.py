@@ -32,24 +32,33 @@ from commonroom.projections.runner import Progress, Projector
 
 log = logging.getLogger(__name__)
 
-# Relative cost of each view in a rebuild (measured: a 111k-event history rebuilt one view group
-# at a time). Only used to split the views into two groups of about equal cost.
-COST = {"expertise": 5, "attendance": 2.5, "notifications": 1.5, "graph": 1, "schedule": 1, "people": 0.5,
-        "trades": 0.3, "mentoring": 0.3}
+# What each view costs a replay, in microseconds an event beyond reading and decoding the log
+# (a 111.6k-event history replayed into a scratch file one view at a time, the fastest of four
+# rounds: expertise 31, attendance 13-14, notifications 6-14, people 5-8, schedule 5, graph 2-5;
+# attendance and notifications rounded up, the second process having taken ~1 s longer than this
+# one with the measured figures), and what starting the second interpreter costs, in seconds
+# (importing the app: 1.1-1.5 s). Only used to split the views into two groups that finish
+# together; both scale with the machine.
+COST = {"expertise": 30, "attendance": 16, "notifications": 12, "people": 5, "schedule": 5, "graph": 4,
+        "mentoring": 1, "trades": 1}
+CHILD_START_SECONDS = 1.5
 
 # The second process's command line (its arguments follow).
 CHILD = [sys.executable, "-m", "commonroom.platform.rebuild"]
 
 
-def split(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Two groups of about equal cost (heaviest first, each to the lighter group)."""
-    def cost(group: list[str]) -> float:
-        return sum(COST.get(n, 1) for n in group)
+def split(names: Sequence[str], events: int = 1_000_000) -> tuple[list[str], list[str]]:
+    """Two groups that take about as long over ``events`` events, the second one counting its
+    interpreter's start (heaviest view first, each to the group that would finish sooner)."""
+    def seconds(group: list[str], start: float) -> float:
+        return start + sum(COST.get(n, 1) for n in group) * events / 1e6
 
     here: list[str] = []
     there: list[str] = []
     for name in sorted(names, key=lambda n: (-COST.get(n, 1), n)):
-        (here if cost(here) <= cost(there) else there).append(name)
+        (here if seconds(here, 0) <= seconds(there, CHILD_START_SECONDS) else there).append(name)
+    if not there and len(here) > 1:  # (a short log: the start outweighs every view) still two
+        there.append(here.pop())
     return here, there
 
 
@@ -72,7 +81,7 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
     if (processes < 2 or len(chosen) < 2 or not is_sqlite(app.database_url)
             or projector.head() < min_events):
         return projector.rebuild(chosen, progress=progress)
-    here, there = split(chosen)
+    here, there = split(chosen, projector.head())
     scratches = [_scratch_path(projector, part) for part in ("here", "there")]
     _remove(*scratches)
     # A fresh interpreter (not multiprocessing's spawn, which re-imports the caller's __main__).
@@ -129,8 +138,16 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
     try:
         views = [view for view in all_views() if view.name in set(names)]
         projector = Projector(engine, store.recorder, store.mapper, views)
-        projector.setup()
-        return projector.replay(progress=progress)
+        tables = [Tracking.__table__, *(model.__table__ for view in views for model in view.tables)]
+        with engine.begin() as conn:  # the tables without their indexes (see Projector.replay)
+            for table in tables:
+                conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+
+        def make_indexes(conn: sa.Connection) -> None:
+            for table in tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
+        return projector.replay(progress=progress, indexes=make_indexes)
     finally:
         engine.dispose()
         if own_store:
@@ -142,6 +159,13 @@ def _in_main(create_index: str) -> str:
     schema (the scratch file, attached beside it, holds an index of the same name)."""
     return re.sub(r"^(\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+)(?!main\.)", r"\1main.", create_index, count=1,
                   flags=re.IGNORECASE)
+
+
+def _same_columns(cursor, schema: str, table: str) -> bool:
+    """Whether ``table`` has the same columns, in the same order, types and constraints, in the
+    views file and in the attached scratch file (``SELECT *`` then copies it column for column)."""
+    return (cursor.execute(f'PRAGMA main.table_info("{table}")').fetchall()
+            == cursor.execute(f'PRAGMA {schema}.table_info("{table}")').fetchall())
 
 
 def _swap_in(projector: Projector, parts: Sequence[tuple[Path, Sequence]]) -> None:
@@ -171,9 +195,14 @@ def _swap_in(projector: Projector, parts: Sequence[tuple[Path, Sequence]]) -> No
                 for _, model in reversed(tables):
                     cursor.execute(f'DELETE FROM main."{model.__tablename__}"')
                 for schema, model in tables:
-                    columns = ", ".join(f'"{c.name}"' for c in model.__table__.columns)
                     name = model.__tablename__
-                    cursor.execute(f'INSERT INTO main."{name}" ({columns}) SELECT {columns} FROM {schema}."{name}"')
+                    if _same_columns(cursor, schema, name):
+                        # SQLite copies the records as they are, without decoding them (its
+                        # "transfer optimisation": same columns, empty target without indexes)
+                        cursor.execute(f'INSERT INTO main."{name}" SELECT * FROM {schema}."{name}"')
+                    else:  # a views file made by an older version: by name
+                        columns = ", ".join(f'"{c.name}"' for c in model.__table__.columns)
+                        cursor.execute(f'INSERT INTO main."{name}" ({columns}) SELECT {columns} FROM {schema}."{name}"')
                 for _index, sql in indexes:
                     cursor.execute(_in_main(sql))
                 tracking = Tracking.__tablename__

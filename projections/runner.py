@@ -273,7 +273,7 @@ class Projector:
             self._reached = None
         return self.catch_up(progress=progress, batch_size=self.rebuild_batch_size)
 
-    def replay(self, progress: Progress | None = None, hold_rows: int = 250_000) -> int:
+    def replay(self, progress: Progress | None = None, hold_rows: int = 250_000, indexes: Callable | None = None) -> int:
         """Empty every view and replay the whole log into them, for views nobody else reads or
         writes meanwhile (a rebuild's scratch file, ``platform.rebuild``); return how many
         notifications were read.
@@ -283,12 +283,19 @@ class Projector:
         the views hold more than ``hold_rows`` rows, and at the end. While nothing has been written
         yet, the views' tables are known to be empty: no batch reads anything, no ``prefetch`` is
         needed, and every row is written once, as an insert, however many events changed it. The
-        handlers are the same; the rows are the same as ``rebuild``'s (tested)."""
+        handlers are the same; the rows are the same as ``rebuild``'s (tested).
+
+        ``indexes(connection)``: called once after the first rows are written, if more are to come,
+        in their transaction (a scratch file is made without its tables' indexes, which only later
+        segments' reads need: one sort per index instead of an insert into it per row)."""
+        names = [v.name for v in self.views]
         with self._lock, _collector_paused():
             with self.engine.begin() as conn:
                 conn.execute(sa.delete(Tracking.__table__))
-                conn.execute(sa.insert(Tracking.__table__), [{"name": v.name, "position": 0} for v in self.views])
+                conn.execute(sa.insert(Tracking.__table__), [{"name": name, "position": 0} for name in names])
                 for view in self.views:
+                    if not view.batched:
+                        raise TypeError(f"{view.name}: replay() needs batched views")
                     with Session(bind=conn) as session:
                         view.reset(session)
                         session.flush()
@@ -298,6 +305,17 @@ class Projector:
             with self.engine.connect() as conn:
                 held: dict[Projection, Rows] = {}
                 written = False  # once a segment is written, later ones read what they touch
+
+                def write_out(more: bool) -> None:
+                    nonlocal held, written
+                    for rows in held.values():
+                        rows.flush()
+                    self._move(conn, names, position)
+                    if more and not written and indexes is not None:
+                        indexes(conn)
+                    conn.commit()
+                    held, written = {}, True
+
                 while True:
                     notifications = self.recorder.select_notifications(start=position + 1,
                                                                        limit=self.rebuild_batch_size)
@@ -310,8 +328,6 @@ class Projector:
                         rows = held.get(view)
                         if rows is None:
                             rows = held[view] = Rows(conn, () if written else view.tables)
-                        if not view.batched:
-                            raise TypeError(f"{view.name}: replay() needs batched views")
                         if written:
                             view.prefetch([event for _, event in todo], rows)
                         for handler, event in todo:
@@ -320,20 +336,13 @@ class Projector:
                     read += len(notifications)
                     last = len(notifications) < self.rebuild_batch_size
                     if last or sum(rows.held() for rows in held.values()) > hold_rows:
-                        for rows in held.values():
-                            rows.flush()
-                        self._move(conn, [v.name for v in self.views], position)
-                        conn.commit()
-                        held, written = {}, True
+                        write_out(more=not last)
                     if progress is not None:
                         progress(position, self.head())
                     if last:
                         break
                 if conn.in_transaction():  # the log ended on a full batch
-                    for rows in held.values():
-                        rows.flush()
-                    self._move(conn, [v.name for v in self.views], position)
-                    conn.commit()
+                    write_out(more=False)
             self._reached = position
         return read
 
