@@ -185,10 +185,22 @@ def a_two_process_rebuild_into_reordered_columns(services, clock) -> None:
 
 
 def table_indexes(services) -> set:
+    """Each index as (table, its columns, unique); on SQLite without its name, which a swap
+    alternates between the model's and the model's + ``_r`` (an index cannot be renamed)."""
     with services.projector.read_engine.connect() as c:
         if c.dialect.name != "sqlite":
             return set(c.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"))
-        return set(c.exec_driver_sql("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"))
+        found = set()
+        for (table,) in c.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            for _seq, name, unique, origin, _partial in c.exec_driver_sql(f'PRAGMA index_list("{table}")'):
+                columns = tuple(row[2] for row in c.exec_driver_sql(f'PRAGMA index_info("{name}")'))
+                found.add((table, columns, bool(unique), origin))
+        return found
+
+
+def index_names(services) -> set[str]:
+    with services.projector.read_engine.connect() as c:
+        return {name for (name,) in c.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
 
 
 @pytest.mark.parametrize("events", [100_000, 1_000_000])
@@ -221,3 +233,49 @@ def test_while_a_two_process_rebuild_runs_the_live_views_keep_their_rows(service
     if services.database_url.startswith("sqlite"):
         assert seen and all(tables == live for tables in seen)
     assert every_table(services) == live
+
+
+def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_in_one_step(sqlite_url, clock,
+                                                                                          monkeypatch):
+    # given projected views, and a shadow table left by a rebuild killed during its copy
+    services = bootstrap(sqlite_url, clock=clock)
+    try:
+        a_history_with_every_event(services, clock)
+        indexes, names = table_indexes(services), index_names(services)
+        with services.projector.engine.begin() as c:
+            c.exec_driver_sql('CREATE TABLE "signups__rebuilt_999999999" (x INTEGER)')
+        copied, registered = [], []
+        real = parallel._shadow_ddl
+
+        def meanwhile(model, shadow, taken):
+            # while the rebuilt rows are being copied in, a peer registers and the live follower
+            # projects it: the views file is not held for the whole copy
+            if len(copied) == 1 and not registered:
+                registered.append(True)
+                services.settle(services.people.register("Late Comer", "late@example.org", "Tax",
+                                                         "a-long-password", "UTC").position)
+            copied.append(model.__tablename__)
+            return real(model, shadow, taken)
+        monkeypatch.setattr(parallel, "_shadow_ddl", meanwhile)
+        # when the views are rebuilt on two processes, twice
+        parallel.rebuild(services, processes=2, min_events=0)
+        services.settle()
+        after_one = every_table(services)
+        first_names = index_names(services)
+        copied.clear()
+        parallel.rebuild(services, processes=2, min_events=0)
+        services.settle()
+        # then the peer registered during the copy is in the views (the follower applied its event
+        # again after the swap set the positions back to the rebuilt ones), the rows are those of an
+        # in-place rebuild, every index is there again, under the other name each time
+        assert any(row[1] == "Late Comer" for row in every_table(services)["peers"])
+        assert every_table(services) == after_one
+        services.projector.rebuild()
+        assert every_table(services) == after_one
+        assert table_indexes(services) == indexes
+        assert first_names != names and index_names(services) == names
+        # and no shadow table is left, the dead rebuild's included
+        with services.projector.engine.connect() as c:
+            assert not c.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE '%rebuilt%'").all()
+    finally:
+        services.close()
