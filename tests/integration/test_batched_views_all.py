@@ -279,3 +279,44 @@ def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_i
             assert not c.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE '%rebuilt%'").all()
     finally:
         services.close()
+
+
+def test_a_replay_holds_rows_by_the_memory_available(tmp_path):
+    def meminfo(available_kb: int | None) -> str:
+        path = tmp_path / f"meminfo-{available_kb}"
+        lines = ["MemTotal:       24000000 kB"]
+        lines += [f"MemAvailable:   {available_kb} kB"] if available_kb else []
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+    # a quarter of what is available, shared by the processes, at ~1 kB a row
+    assert parallel.hold_rows(2, meminfo(24_000_000)) == 24_000_000 * 1024 // 4 // 2 // 1000
+    assert parallel.hold_rows(1, meminfo(24_000_000)) == 24_000_000 * 1024 // 4 // 1000
+    # never fewer than the floor, which is also what an unreadable or odd meminfo gives
+    assert parallel.hold_rows(2, meminfo(500_000)) == parallel.HOLD_ROWS_AT_LEAST
+    assert parallel.hold_rows(2, meminfo(None)) == parallel.HOLD_ROWS_AT_LEAST
+    assert parallel.hold_rows(2, str(tmp_path / "missing")) == parallel.HOLD_ROWS_AT_LEAST
+
+
+def test_the_second_process_copies_its_group_into_shadow_tables_the_first_swaps_in(sqlite_url, clock,
+                                                                                   monkeypatch):
+    # given projected views (SQLite: the shadow tables are SQLite's; PostgreSQL rebuilds in place)
+    services = bootstrap(sqlite_url, clock=clock)
+    try:
+        a_history_with_every_event(services, clock)
+        live = every_table(services)
+        copied_here = []
+        real = parallel._Swap.copy
+
+        def noting(self, scratch, views):
+            copied_here.extend(view.name for view in views)
+            return real(self, scratch, views)
+        monkeypatch.setattr(parallel._Swap, "copy", noting)
+        # when the views are rebuilt on two processes
+        parallel.rebuild(services, processes=2, min_events=0)
+        # then this process copied only its own group, the second one's arrived as shadow tables
+        # it copied itself, and the swap holds every row live processing built
+        here, there = parallel.split([v.name for v in services.projector.views], services.projector.head())
+        assert sorted(copied_here) == sorted(here) and there
+        assert every_table(services) == live
+    finally:
+        services.close()
