@@ -265,8 +265,9 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers > 0:
         import os
 
+        # no gunicorn access log: the app logs each request as one JSON line (README, "Logs")
         gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(workers), *GUNICORN_OPTIONS, "-b", f"{host}:{port}",
-                    "--access-logfile", "-", "commonroom.platform.wsgi:app"]
+                    "commonroom.platform.wsgi:app"]
         # on SQLite the projector polls the log every 20 ms, on PostgreSQL LISTEN/NOTIFY wakes it
         if "COMMONROOM_FOLLOW" not in os.environ:
             sys.exit(_serve_beside_a_projector(gunicorn))

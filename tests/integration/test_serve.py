@@ -1,10 +1,12 @@
 """`commonroom serve` (what `make run` ends with) really serves, on the dev server and on gunicorn."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -40,9 +42,19 @@ def test_serve_answers_http_until_stopped(tmp_path, workers):
                 assert server.poll() is None, (tmp_path / "serve.log").read_text()
                 time.sleep(0.2)
         assert status == 200, (tmp_path / "serve.log").read_text()
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page-serve-probe", timeout=5)
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
+    if workers:
+        # each request is logged once, as a JSON line (no second, plain access log line)
+        lines = [line for line in (tmp_path / "serve.log").read_text().splitlines() if "serve-probe" in line]
+        assert len(lines) == 1, lines
+        entry = json.loads(lines[0])
+        assert (entry["path"], entry["status"], entry["msg"]) == ("/no-such-page-serve-probe", 404, "request")
 
 
 def children(pid: int) -> dict[int, str]:
