@@ -84,7 +84,7 @@ class Server:
             except OSError:
                 time.sleep(0.2)
         else:
-            self.stop()
+            self.stop(keep_log=True)
             raise RuntimeError(f"gunicorn did not start; see {self.log.name}")
         self.routes = json.loads(get(self.port, "/bench/routes")[1])
 
@@ -113,7 +113,9 @@ class Server:
                 return route["rule"]
         return None
 
-    def stop(self) -> None:
+    def stop(self, keep_log: bool = False) -> None:
+        """Stop the server and the projection worker; their log (a JSON line a request, tens of
+        megabytes over a run) is deleted unless ``keep_log``."""
         for process in (self.process, self.projector):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -122,6 +124,9 @@ class Server:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+        self.log.close()
+        if not keep_log:
+            Path(self.log.name).unlink(missing_ok=True)
 
 
 def get(port: int, path: str, headers: dict | None = None) -> tuple[int, bytes]:
