@@ -53,6 +53,8 @@ def main() -> int:
         app = bootstrap(url, inline_projections=False)
         history = generate(app, 10_000, say=lambda *_: None)
         app.close()
+        # wrk (installed with apt-get when missing, as make bench does), else the Python load generator
+        run_load = bench_http.run_wrk if bench_http.load_generator() == "wrk" else bench_http.run_python
         server = bench_http.Server(url)
         try:
             route = server.route("/sign-up", "POST")
@@ -62,7 +64,7 @@ def main() -> int:
                 if args.mode == "session":
                     posts = [(re.sub(r"^/talks/([^/]+)/.*$", r"/bench/session-post/\1", p), c, b) for p, c, b in posts]
                 before, stat, started = {n: cpu_seconds(p) for n, p in pids.items()}, machine(), time.monotonic()
-                load = bench_http.run_wrk(server.base, "/", args.seconds, posts)
+                load = run_load(server.base, "/", args.seconds, posts)
                 elapsed, after = time.monotonic() - started, machine()
                 total = sum(after) - sum(stat)
                 share = dict(zip(("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"),
