@@ -86,6 +86,12 @@ def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
             # tracking commit together, so losing the last few projection commits in a power cut
             # only means replaying those events. NORMAL skips the fsync at each projection commit.
             cursor.execute("PRAGMA synchronous=NORMAL" if immediate else "PRAGMA synchronous=FULL")
+            # Debian builds SQLite with SECURE_DELETE: every page a delete frees is overwritten
+            # with zeros, one more page write each (dropping a rebuild's swapped-out talk_versions
+            # at 1.12M events: 2.0 s against 0.6 s). FAST still zeroes deleted rows inside the
+            # pages it writes anyway. The read models hold nothing the event store does not keep
+            # forever, so overwriting freed pages protected nothing.
+            cursor.execute("PRAGMA secure_delete=FAST")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
