@@ -216,7 +216,11 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
         store = EventStore(database_url)
         projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size,
                               read_engine=read_engine)
-        projector.setup()
+        changed = projector.setup()
+        if changed:
+            log.warning("the tables of %s changed with this version: rebuilding them from the events",
+                        ", ".join(changed))
+            projector.rebuild(changed)
         _forget_views_of_other_events(projector)
     clock = clock or Clock()
     locks, stats = KeyedLocks(), CommandStats()

@@ -87,6 +87,49 @@ def _handled(views: Sequence[Projection], dispatchers: Sequence, events: list[tu
     return todo
 
 
+def _reconcile_tables(conn: sa.Connection, views: Sequence[Projection]) -> list[str]:
+    """``Projector.setup``'s comparison of the database's tables with the views' models: the
+    names of the views to empty (their tables dropped here); indexes fixed in place. Columns are
+    compared by name, indexes by their columns (a rebuild's swap renames them, see
+    ``platform.rebuild``)."""
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names())
+    positions: dict[str, int] = {}
+    if Tracking.__tablename__ in present:
+        positions = dict(conn.execute(sa.select(Tracking.name, Tracking.position)).all())
+    changed = []
+    for view in views:
+        reset = False
+        drops: list[str] = []
+        creates: list[sa.Index] = []
+        for model in view.tables:
+            table = model.__table__
+            if table.name not in present:
+                reset = reset or positions.get(view.name, 0) > 0
+                continue
+            columns = {column["name"] for column in inspector.get_columns(table.name)}
+            key = set(inspector.get_pk_constraint(table.name)["constrained_columns"] or ())
+            if columns != {c.name for c in table.columns} or key != {c.name for c in table.primary_key.columns}:
+                reset = True
+                continue
+            found = {(tuple(index["column_names"]), bool(index["unique"])): index["name"]
+                     for index in inspector.get_indexes(table.name)
+                     if not index.get("duplicates_constraint")}  # (PostgreSQL: a unique constraint's)
+            wanted = {(tuple(c.name for c in index.columns), bool(index.unique)): index for index in table.indexes}
+            drops += [name for shape, name in found.items() if shape not in wanted]
+            creates += [index for shape, index in wanted.items() if shape not in found]
+        if reset:
+            changed.append(view.name)
+            for model in reversed(view.tables):
+                model.__table__.drop(conn, checkfirst=True)
+            continue
+        for name in drops:
+            conn.execute(sa.text(f'DROP INDEX "{name}"'))
+        for index in creates:
+            index.create(conn)
+    return changed
+
+
 # Batches this large (a rebuild's, a backlog's) run with the cycle collector paused.
 PAUSE_COLLECTOR_FROM = 500
 
@@ -128,13 +171,26 @@ class Projector:
         return self._dispatchers[view]
 
     # --- set-up and status ----------------------------------------------------------------------
-    def setup(self) -> None:
+    def setup(self) -> list[str]:
+        """Make missing tables and tracking rows. Return the names of the views whose tables no
+        longer have the columns or primary key their models have (made by another version of the
+        code), or lack a table while the view has read events: their tables are dropped and made
+        again, empty, and their positions set to 0, for the caller to rebuild them (``create_all``
+        alone would leave such a table as it was, and the view would then fail, or be silently
+        missing rows). An index that differs is made or dropped in place: it holds no data."""
+        with self.engine.begin() as conn:
+            changed = _reconcile_tables(conn, self.views)
         Base.metadata.create_all(self.engine)
         with Session(self.engine) as s, s.begin():
             known = set(s.scalars(sa.select(Tracking.name)))
             for view in self.views:
                 if view.name not in known:
                     s.add(Tracking(name=view.name, position=0))
+            if changed:
+                s.execute(sa.update(Tracking).where(Tracking.name.in_(changed)).values(position=0))
+        if changed:
+            self.forget_reached()
+        return changed
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
