@@ -226,11 +226,11 @@ def _drop_leftovers(cursor, pids: set[int] | None = None) -> None:
 
 def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # (PermissionError: it runs, as another user)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -310,13 +310,13 @@ class _Swap:
     def copied(self, scratch: Path, views: Sequence) -> None:
         """Take ``views``' shadow tables as copied (by the second process) from ``scratch``."""
         import sqlite3
+        from contextlib import closing
 
         self.tables += [model.__tablename__ for view in views for model in view.tables]
-        with sqlite3.connect(scratch) as connection:
+        with closing(sqlite3.connect(scratch)) as connection:
             self.positions += [(view.name, connection.execute(
                 f"SELECT position FROM {Tracking.__tablename__} WHERE name = ?", (view.name,)).fetchone()[0])
                 for view in views]
-        connection.close()
 
     def commit(self) -> None:
         cursor = self.cursor
