@@ -211,6 +211,11 @@ def run_wrk(base: str, path: str, seconds: float, posts: list[tuple[str, str, st
     return Load(rate, p50, p99, errors, total)
 
 
+def run_load(loader: str):
+    """The load runner for ``load_generator()``'s answer: ``run_wrk`` or ``run_python``."""
+    return run_wrk if loader == "wrk" else run_python
+
+
 # --- the Python fallback --------------------------------------------------------------------------
 def run_python(base: str, path: str, seconds: float, posts: list[tuple[str, str, str]] | None = None) -> Load:
     port = int(base.rsplit(":", 1)[1])

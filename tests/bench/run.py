@@ -58,7 +58,7 @@ class Bench:
         self.args = args
         self.report = Report()
         self.loader = bench_http.load_generator()
-        self.run_wrk = bench_http.run_wrk if self.loader == "wrk" else bench_http.run_python
+        self.run_wrk = bench_http.run_load(self.loader)
         say(f"load generator: {self.loader}")
 
     # --- one database ---------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def main() -> int:
         history = generate(app, 10_000, say=lambda *_: None)
         app.close()
         # wrk (installed with apt-get when missing, as make bench does), else the Python load generator
-        run_load = bench_http.run_wrk if bench_http.load_generator() == "wrk" else bench_http.run_python
+        run_load = bench_http.run_load(bench_http.load_generator())
         server = bench_http.Server(url)
         try:
             route = server.route("/sign-up", "POST")

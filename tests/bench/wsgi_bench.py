@@ -1,18 +1,14 @@
 """The product's WSGI app plus a bare endpoint, served by the same gunicorn workers as the ceiling.
 
 ``gunicorn --pythonpath tests/bench wsgi_bench:app``. Bench-only: the product never sees these routes.
-Logging is set up as ``commonroom.platform.wsgi`` sets it up for ``commonroom serve --workers``: a
-JSON line a request (to the bench server's log file), so the figures carry that cost too.
+The app is the one ``commonroom serve --workers`` serves (``commonroom.platform.wsgi``), logging
+included (a JSON line a request, to the bench server's log file), so the figures carry that cost.
 """
 
 from flask import flash, jsonify, redirect, url_for
 
-from commonroom.platform.app import create_app
-from commonroom.platform.logs import configure_logging
 from commonroom.platform.web.security import login_required
-
-configure_logging()
-app = create_app()
+from commonroom.platform.wsgi import app
 
 
 @app.route("/bench/bare")
