@@ -172,14 +172,27 @@ def _proxy_hops(value: object) -> int:
 
 
 def _dev_secret_key() -> str:
-    """Development only: a random key kept under instance/ so sessions survive restarts."""
+    """Development only: a random key kept under instance/ so sessions survive restarts.
+
+    Processes starting together (gunicorn's workers, a projection worker) agree on one key: the
+    key is written to a file of this process's own and linked into place, which only one of them
+    can do; the others read the winner's whole key, never a file still being written."""
     path = Path("instance") / "secret_key"
     try:
         if path.exists():
-            return path.read_text().strip()
+            key = path.read_text().strip()
+            if key:
+                return key
+            path.unlink(missing_ok=True)  # empty: left by a crash during a write before this version
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32)
-        path.write_text(key)
-        return key
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        draft.write_text(secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process linked its key first: use that one
+        finally:
+            draft.unlink(missing_ok=True)
+        return path.read_text().strip()
     except OSError:
         return secrets.token_hex(32)

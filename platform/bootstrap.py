@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from commonroom.platform.directory import DirectoryService
 from commonroom.platform.eventstore import EventStore
+from commonroom.platform.sqlitefiles import use_wal
 from commonroom.platform.services import (
     Clock, CommandStats, KeyedLocks, PeopleService, ProgrammeService, TalkService,
 )
@@ -73,7 +74,7 @@ def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
     """
     if is_sqlite(url):
         path = url.split("://", 1)[1][1:]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        use_wal(path)  # once per file, before the connections below ask for it (see sqlitefiles)
         engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False})
 
         @sa.event.listens_for(engine, "connect")

@@ -76,6 +76,8 @@ START_RETRY_SECONDS = (0.5, 1, 2, 5)
 def _load_app_when_reachable(stop) -> object | None:
     """The app, once its database answers: a worker started during an outage (or before the
     database was created) waits for it, saying so, instead of exiting. None if stopped first."""
+    import sqlite3
+
     import psycopg
     from eventsourcing.persistence import PersistenceError
     from flask.cli import ScriptInfo
@@ -86,7 +88,8 @@ def _load_app_when_reachable(stop) -> object | None:
     while not stop.is_set():
         try:
             return info.load_app()
-        except (PersistenceError, DBAPIError, psycopg.OperationalError, OSError) as error:
+        # (sqlite3.Error: a driver's error that its library let through unwrapped)
+        except (PersistenceError, DBAPIError, psycopg.OperationalError, sqlite3.Error, OSError) as error:
             wait = START_RETRY_SECONDS[min(attempt, len(START_RETRY_SECONDS) - 1)]
             click.echo(f"the database is not reachable yet ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
                        f"retrying in {wait:g} s", err=True)

@@ -29,6 +29,7 @@ from commonroom.domain.skills import Endorsement, SkillCatalog
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, TradeCircle, TradingProfile
 from commonroom.platform.groupcommit import GroupCommitter
+from commonroom.platform.sqlitefiles import use_wal
 from commonroom.platform.sqlitewriter import MAX_EVENTS as SQLITE_GROUP_MAX, SQLiteGroupWriter
 from commonroom.platform.versions import VersionBoard
 
@@ -240,6 +241,9 @@ class EventStore(Application):
         self.database_url = database_url
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
+        name = env.get("SQLITE_DBNAME", "")
+        if _file_write_lock(env) is not None:  # a SQLite file: made WAL before eventsourcing opens it
+            use_wal(name, float(env.get("SQLITE_LOCK_TIMEOUT", 5)))
         super().__init__(env=env)
         self.write_lock = _file_write_lock(env)
         # Beside the write lock: on SQLite every writer is on this machine and notes what it wrote.

@@ -204,16 +204,19 @@ def test_sigterm_stops_a_standby_projections_run_process(tmp_path):
     logs = [open(tmp_path / f"worker-{n}.log", "w+") for n in (1, 2)]
     workers = [subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
     try:
+        def said() -> str:
+            return "\n".join(f"worker {n}: " + (tmp_path / f"worker-{n}.log").read_text() for n in (1, 2))
+
         deadline = time.monotonic() + 60
-        while "waiting for its lock" not in "".join((tmp_path / f"worker-{n}.log").read_text() for n in (1, 2)):
-            assert time.monotonic() < deadline, "neither worker says it waits for the other"
-            assert all(w.poll() is None for w in workers)
+        while "waiting for its lock" not in said():
+            assert time.monotonic() < deadline, "neither worker says it waits for the other:\n" + said()
+            assert all(w.poll() is None for w in workers), "a worker ended:\n" + said()
             time.sleep(0.1)
         standby = next(w for w, n in zip(workers, (1, 2))
                        if "waiting for its lock" in (tmp_path / f"worker-{n}.log").read_text())
         standby.send_signal(signal.SIGTERM)
-        assert standby.wait(timeout=30) == 0
-        assert all(w.poll() is None for w in workers if w is not standby)  # the holder follows on
+        assert standby.wait(timeout=30) == 0, said()
+        assert all(w.poll() is None for w in workers if w is not standby), said()  # the holder follows on
     finally:
         for w in workers:
             if w.poll() is None:
