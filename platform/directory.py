@@ -36,7 +36,8 @@ from commonroom.platform.readcache import ReadCache
 from commonroom.platform.services import PeopleService, Service
 from commonroom.projections.base import Tracking
 from commonroom.projections.expertise import (
-    DECLARED, TALK_ATTENDED, EndorsementRow, EvidenceRow, SkillAliasRow, SkillNameRow, TalkVersionRow, WantRow,
+    DECLARED, TALK_ATTENDED, EndorsementRow, EvidenceRow, SkillAliasRow, SeatChangeRow, SkillNameRow, TalkVersionRow,
+    WantRow,
 )
 from commonroom.projections.graph import LearningEdgeRow, PeerVersionRow, utc
 from commonroom.projections.people import PeerRow
@@ -401,15 +402,43 @@ def departments(engine: sa.Engine, at: datetime | None = None) -> list[str]:
 
 
 # --- schedule and profiles as of ------------------------------------------------------------------
-def talks_as_of(engine: sa.Engine, at: datetime | None) -> list[TalkVersionRow]:
+@dataclass(frozen=True)
+class TalkThen:
+    """A talk as it stood at a moment: its version and its seats then."""
+
+    talk_id: str
+    speaker_id: str
+    title: str
+    topics: str
+    status: str
+    day: date | None
+    room_id: str | None
+    starts_at: datetime | None
+    capacity: int
+    confirmed: int
+    waitlisted: int
+
+
+TALK_THEN_VERSION = ("talk_id", "speaker_id", "title", "topics", "status", "day", "room_id", "starts_at", "capacity")
+
+
+def talks_as_of(engine: sa.Engine, at: datetime | None) -> list[TalkThen]:
     """Every talk as it stood at ``at`` (title, status, day, seats), soonest first.
 
     For ``/programme?as_of=``: ``talks_as_of(engine, moment(as_of_date))``.
     """
-    query = sa.select(TalkVersionRow).where(holds(TalkVersionRow, at)).order_by(
-        TalkVersionRow.starts_at.is_(None), TalkVersionRow.starts_at, TalkVersionRow.title)
-    with Session(engine) as c:
-        return list(c.execute(query).scalars())
+    seats = sa.select(SeatChangeRow.talk_id, sa.func.sum(SeatChangeRow.confirmed).label("confirmed"),
+                      sa.func.sum(SeatChangeRow.waitlisted).label("waitlisted")).group_by(SeatChangeRow.talk_id)
+    if at is not None:
+        seats = seats.where(SeatChangeRow.recorded_at <= at)
+    seats = seats.subquery()
+    version = TalkVersionRow.__table__.c
+    query = sa.select(*(version[name] for name in TALK_THEN_VERSION),
+                      sa.func.coalesce(seats.c.confirmed, 0), sa.func.coalesce(seats.c.waitlisted, 0)).outerjoin(
+        seats, seats.c.talk_id == version.talk_id).where(holds(TalkVersionRow, at)).order_by(
+        version.starts_at.is_(None), version.starts_at, version.title)
+    with engine.connect() as c:
+        return [TalkThen(*row) for row in c.execute(query)]
 
 
 @dataclass

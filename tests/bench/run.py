@@ -210,7 +210,8 @@ class Bench:
         at = app.store.mapper.to_domain_event(middle).timestamp
         calls = {"rank('python')": lambda: directory.rank(app.engine, "python", at=at),
                  "skill_overview": lambda: directory.skill_overview(app.engine, at=at),
-                 "graph": lambda: directory.graph(app.engine, at=at)}
+                 "graph": lambda: directory.graph(app.engine, at=at),
+                 "talks_as_of": lambda: directory.talks_as_of(app.engine, at)}  # /programme?as_of='s read
         results, warm = {}, {}
 
         def cold(call):

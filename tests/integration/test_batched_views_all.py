@@ -117,7 +117,7 @@ def test_every_view_rebuilt_one_event_at_a_time_in_sevens_or_in_one_batch_holds_
     assert (d.graph(services.engine, at=as_of).edges, d.skill_overview(services.engine, at=as_of)) == before
     for table in ("trades", "trade_sessions", "trade_notes", "trade_reflections", "trading_profiles",
                   "trade_circle_members", "mentoring_members", "mentorships", "mentoring_contacts",
-                  "expertise_evidence", "skill_wants", "endorsements", "talk_versions", "skill_aliases",
+                  "expertise_evidence", "skill_wants", "endorsements", "talk_versions", "talk_seat_changes", "skill_aliases",
                   "peer_versions", "learning_edges"):
         assert live[table], table
 

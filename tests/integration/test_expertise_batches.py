@@ -33,7 +33,7 @@ def test_a_talk_whose_every_event_lands_in_one_batch_gets_the_rows_it_got_event_
     services.projector.rebuild(["expertise", "graph"])
     # then they hold exactly the rows they built event by event
     assert rows_of_both_views(services) == live
-    assert live["expertise_evidence"] and live["learning_edges"] and live["talk_versions"]
+    assert live["expertise_evidence"] and live["learning_edges"] and live["talk_versions"] and live["talk_seat_changes"]
 
 
 def test_directory_answers_follow_the_views_as_soon_as_they_move(services, clock):

@@ -37,7 +37,7 @@ def test_rows_read_through_the_driver_equal_what_sqlalchemy_reads(services):
         rows.add(SignUpRow, talk_id="t1", peer_id="p1", status="confirmed", position=None, attended=True,
                  rating=None, comment="", signed_up_at=NOW, updated_at=NOW)
         rows.add(TalkVersionRow, talk_id="t1", speaker_id="s1", title="x", topics="stats", status="scheduled",
-                 day=date(2026, 12, 3), room_id="blue", starts_at=NOW, capacity=5, confirmed=1, waitlisted=0,
+                 day=date(2026, 12, 3), room_id="blue", starts_at=NOW, capacity=5,
                  valid_from=NOW, valid_to=None)
         rows.flush()
     # when a new batch reads them back through the driver
