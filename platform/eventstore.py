@@ -241,11 +241,11 @@ class EventStore(Application):
         self.database_url = database_url
         self._listeners: list[Callable[[int], None]] = []
         self._listeners_lock = threading.Lock()
-        name = env.get("SQLITE_DBNAME", "")
-        if _file_write_lock(env) is not None:  # a SQLite file: made WAL before eventsourcing opens it
-            use_wal(name, float(env.get("SQLITE_LOCK_TIMEOUT", 5)))
+        write_lock = _file_write_lock(env)
+        if write_lock is not None:  # a SQLite file: made WAL before eventsourcing opens it
+            use_wal(env["SQLITE_DBNAME"], float(env.get("SQLITE_LOCK_TIMEOUT", 5)))
         super().__init__(env=env)
-        self.write_lock = _file_write_lock(env)
+        self.write_lock = write_lock
         # Beside the write lock: on SQLite every writer is on this machine and notes what it wrote.
         self.versions = VersionBoard(f"{env['SQLITE_DBNAME']}.versions") if self.write_lock is not None else None
         # On SQLite a group is written by one statement on a connection of its own (see sqlitewriter).

@@ -39,13 +39,14 @@ log = logging.getLogger(__name__)
 # two phases of this machine whose speeds differ by 2.3x, and not by the same factor for every
 # view: in the fast one reading and decoding took 6.8 us an event and beyond it attendance 6.8,
 # notifications 3.9, graph 2.0, people 0.9, schedule 0.9; in the slow one (divided by 2.3 to
-# compare) attendance 9.5, notifications 8.4, graph 3.6 (their rows' random B-tree inserts suffer
-# most). Expertise: 10.0 in the fast phase while every sign-up copied the talk's whole version,
-# 23% fewer instructions since its seat changes have their own narrow table (callgrind), 7.1 in
-# the slow one. The table holds the mean of the two phases, which splits the views the same way
-# in both (expertise and notifications against the rest) with groups within 5-10% of each other;
-# the copy costs: sign-ups 0.8 s, notifications 0.6 s, expertise 1.0 s. And what starting the
-# second interpreter costs, in seconds (importing the app: 0.4 s; 1.1-1.5 s in a slower phase).
+# compare) attendance 9.5, notifications 8.4, graph 3.6. Expertise: 10.0 in the fast phase while
+# every sign-up copied the talk's whole version; since its seat changes have a narrow table of
+# their own, 23% fewer instructions (callgrind), 7.1 in the slow phase. The table holds the mean
+# of the two phases, which splits the views the same way in both (expertise and notifications
+# against the rest); with the previous table, in the slow phase, the slower group finished 15-17 s
+# after the other at 1.12M events. The copy costs: sign-ups 0.8 s, notifications 0.6 s, expertise
+# 1.0 s (estimated: 2.0 s measured with the wide table). The second interpreter's start, in
+# seconds: importing the app takes 0.4 s, 1.1-1.5 s in a slower phase.
 # Only used to split the views into two groups that finish together; all scale with the machine.
 COST = {"expertise": 7.4, "attendance": 8.2, "notifications": 6.2, "graph": 2.8, "people": 0.9,
         "schedule": 0.9, "mentoring": 0.1, "trades": 0.1}
