@@ -88,3 +88,24 @@ def test_a_views_file_as_this_version_makes_it_is_left_alone(projected, clock, c
         assert every_table(services) == rows and positions(services) == tracked
     finally:
         services.close()
+
+
+def test_a_views_file_whose_talk_versions_held_the_seats_gets_the_seat_changes(projected, clock, caplog):
+    from commonroom.platform.directory import talks_as_of
+
+    database_url, rows, tracked = projected
+    # given a views file made before seat changes had a table of their own: every sign-up event
+    # copied the talk's version with its counts in two more columns
+    altered(database_url, clock, "ALTER TABLE talk_versions ADD COLUMN confirmed INTEGER DEFAULT 0",
+            "ALTER TABLE talk_versions ADD COLUMN waitlisted INTEGER DEFAULT 0", "DROP TABLE talk_seat_changes")
+    # when this version starts on it
+    services = bootstrap(database_url, clock=clock)
+    try:
+        # then the expertise view was rebuilt: the seat changes are back, and the schedule as of
+        # now shows the seats live projection gave
+        assert "expertise" in caplog.text and "rebuilding" in caplog.text
+        assert every_table(services) == rows and positions(services) == tracked
+        assert rows["talk_seat_changes"]
+        assert any(t.confirmed for t in talks_as_of(services.engine, None))
+    finally:
+        services.close()
