@@ -37,8 +37,8 @@ def use_wal(path: str | Path, timeout: float = 30.0) -> None:
                 if mode.lower() == "wal":
                     return
             except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
+                if "locked" not in str(error):
                     raise
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline:  # still locked, or a mode other than WAL came back
                 raise sqlite3.OperationalError(f"could not switch {path} to WAL mode within {timeout:g} s")
             time.sleep(RETRY_SECONDS)
