@@ -216,7 +216,7 @@ def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None =
     with schema_lock(database_url):
         store = EventStore(database_url)
         projector = Projector(write_engine, store.recorder, store.mapper, views, batch_size=batch_size,
-                              read_engine=read_engine)
+                              read_engine=read_engine, read_events=store.read_events)
         changed = projector.setup()
         if changed:
             log.warning("the tables of %s changed with this version: rebuilding them from the events",

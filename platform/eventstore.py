@@ -19,7 +19,9 @@ from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, Notification, Recording, StoredEvent, Transcoding, UUIDAsHex
+from eventsourcing.persistence import (JSONTranscoder, Mapper, MapperDeserialisationError, Notification, Recording,
+                                      StoredEvent, Transcoding, UUIDAsHex, find_id_convertor)
+from eventsourcing.utils import resolve_topic
 
 from commonroom.domain.lunchday import LunchDay
 from commonroom.domain.mentoring import MentoringProgramme, Mentorship
@@ -84,6 +86,60 @@ class CachedUUIDAsHex(UUIDAsHex):
 
     def decode(self, data: str) -> UUID:
         return cached_uuid(data)
+
+
+class FastMapper(Mapper):
+    """eventsourcing's ``Mapper``, decoding the same events with less Python per event: what a
+    topic resolves to (its class, class version and originator id convertor) is remembered, and
+    the JSON is parsed by the transcoder's own decoder without ``JSONDecoder.decode``'s whitespace
+    regex (``raw_decode``; anything it does not take whole goes the long way, so errors read as
+    before). 6.3 -> 4.6 us an event with the SQLite reading below (``EventStore.read_events``).
+    With a cipher, a compressor or another transcoder: ``Mapper``'s way."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._topics: dict[str, tuple[type, int, type, Callable[[Any], Any]]] = {}
+        decoder = getattr(self.transcoder, "decoder", None)
+        self.fast = (self.cipher is None and self.compressor is None and isinstance(self.transcoder, JSONTranscoder)
+                     and decoder is not None)
+        self._raw_decode = decoder.raw_decode if self.fast else None
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        if not self.fast:
+            return super().to_domain_event(stored_event)
+        return self.decode(stored_event.topic, stored_event.state, stored_event.originator_id,
+                           stored_event.originator_version)
+
+    def decode(self, topic: str, state: bytes, originator_id: Any, originator_version: int) -> Any:
+        """The domain event stored as ``topic`` and ``state`` (``to_domain_event`` without the
+        ``StoredEvent``; only when ``fast``)."""
+        known = self._topics.get(topic)
+        if known is None or known[2] is not type(originator_id):
+            cls = resolve_topic(topic)
+            known = self._topics[topic] = (cls, getattr(cls, "class_version", 1), type(originator_id),
+                                           find_id_convertor(cls, type(originator_id)))
+        cls, class_version, _, convert = known
+        try:
+            try:
+                text = state.decode("utf8")
+                event_state, end = self._raw_decode(text)
+                if end != len(text):
+                    raise ValueError("not whole")
+            except Exception:
+                event_state = self.transcoder.decode(state)  # (as Mapper does: raises what it raised)
+        except Exception as e:
+            msg = (f"Failed to deserialise state of stored event with topic '{topic}', "
+                   f"originator_id '{originator_id}' and originator_version {originator_version}: {e}")
+            raise MapperDeserialisationError(msg) from e
+        event_state["originator_id"] = convert(originator_id)
+        event_state["originator_version"] = originator_version
+        from_version = event_state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+            from_version += 1
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", event_state)
+        return event
 
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:
@@ -259,6 +315,29 @@ class EventStore(Application):
             datastore = getattr(self.recorder, "datastore", None)
             if getattr(datastore, "originator_id_type", "uuid") == "uuid":
                 self.recorder.convert_originator_id = cached_uuid
+        # SQLite: read_events selects the notifications' columns itself (see there).
+        self._select_sql = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.recorder.events_table_name} "
+            "WHERE rowid>=? ORDER BY rowid LIMIT ?"
+        ) if (self.write_lock is not None and getattr(self.mapper, "fast", False)
+              and hasattr(getattr(self.recorder, "datastore", None), "transaction")) else None
+
+    def construct_mapper(self) -> Mapper:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=FastMapper)
+
+    def read_events(self, start: int, limit: int) -> list[tuple[int, Any]]:
+        """The notifications from id ``start`` on, at most ``limit``, as (id, domain event) pairs:
+        what ``recorder.select_notifications`` and ``mapper.to_domain_event`` give, and on SQLite
+        by one query of our own whose rows go straight to ``FastMapper.decode`` (the recorder makes
+        a frozen ``Notification`` of each row, read by column name: 2.5 of its 6.3 us an event)."""
+        if self._select_sql is None:
+            return [(n.id, self.mapper.to_domain_event(n))
+                    for n in self.recorder.select_notifications(start=start, limit=limit)]
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self._select_sql, (start, limit))
+            rows = cursor.fetchall()
+        decode, convert = self.mapper.decode, self.recorder.convert_originator_id
+        return [(row[0], decode(row[3], row[4], convert(row[1]), row[2])) for row in rows]
 
     def construct_repository(self) -> EventRepository:
         plain = super().construct_repository()

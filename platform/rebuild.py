@@ -178,7 +178,7 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
         cursor.close()
     try:
         views = [view for view in all_views() if view.name in set(names)]
-        projector = Projector(engine, store.recorder, store.mapper, views)
+        projector = Projector(engine, store.recorder, store.mapper, views, read_events=store.read_events)
         tables = [Tracking.__table__, *(model.__table__ for view in views for model in view.tables)]
         with engine.begin() as conn:  # the tables without their indexes (see Projector.replay)
             for table in tables:

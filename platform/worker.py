@@ -124,7 +124,8 @@ def group_projector(app: Commonroom, views: list[str] | None) -> Projector:
     chosen = [app.projector.view(name) for name in views]
     base = app.projector
     return Projector(base.engine, base.recorder, base.mapper, chosen, batch_size=base.batch_size,
-                     read_engine=base.read_engine, rebuild_batch_size=base.rebuild_batch_size)
+                     read_engine=base.read_engine, rebuild_batch_size=base.rebuild_batch_size,
+                     read_events=base.read_events)
 
 
 def run_worker(app: Commonroom, views: list[str] | None, stop: threading.Event,

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import singledispatchmethod
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -152,8 +153,12 @@ def _collector_paused():
 class Projector:
     def __init__(self, engine: sa.Engine, recorder, mapper, views: Sequence[Projection],
                  batch_size: int = 1000, read_engine: sa.Engine | None = None,
-                 rebuild_batch_size: int = 5000) -> None:
+                 rebuild_batch_size: int = 5000,
+                 read_events: Callable[[int, int], list[tuple[int, Any]]] | None = None) -> None:
         self.engine, self.recorder, self.mapper = engine, recorder, mapper
+        # (start, limit) -> [(notification id, domain event)]: the event store's ``read_events``,
+        # or the recorder's notifications decoded by the mapper
+        self.read_events = read_events or self._select_and_decode
         # Reading positions must not take the write lock (SQLite's write engine begins IMMEDIATE).
         self.read_engine = read_engine or engine
         self.views = list(views)
@@ -164,6 +169,10 @@ class Projector:
         self._advanced = threading.Condition()
         self._statements: dict[str, Runnable] = {}  # dialect name -> the positions' SELECT
         self._moves: dict[tuple, Runnable] = {}  # (dialect name, views moved) -> their UPDATE
+
+    def _select_and_decode(self, start: int, limit: int) -> list[tuple[int, Any]]:
+        return [(n.id, self.mapper.to_domain_event(n))
+                for n in self.recorder.select_notifications(start=start, limit=limit)]
 
     def _dispatcher(self, view: Projection):
         if view not in self._dispatchers:
@@ -234,19 +243,18 @@ class Projector:
                 self._reached = min(self.positions().values(), default=0)
             while until is None or self._reached < until:
                 start = self._reached
-                notifications = self.recorder.select_notifications(start=start + 1, limit=size)
-                if not notifications:
+                events = self.read_events(start + 1, size)
+                if not events:
                     break
-                with _collector_paused() if len(notifications) >= PAUSE_COLLECTOR_FROM else nullcontext():
-                    events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
-                    last_id = notifications[-1].id
+                with _collector_paused() if len(events) >= PAUSE_COLLECTOR_FROM else nullcontext():
+                    last_id = events[-1][0]
                     self._reached = self._apply(events, start, last_id)
-                read += len(notifications)
+                read += len(events)
                 if progress is not None:
                     progress(last_id, self.head())
                 with self._advanced:
                     self._advanced.notify_all()
-                if len(notifications) < size and self._reached >= last_id:
+                if len(events) < size and self._reached >= last_id:
                     break
         return read
 
@@ -373,11 +381,9 @@ class Projector:
                     held, written = {}, True
 
                 while True:
-                    notifications = self.recorder.select_notifications(start=position + 1,
-                                                                       limit=self.rebuild_batch_size)
-                    if not notifications:
+                    events = self.read_events(position + 1, self.rebuild_batch_size)
+                    if not events:
                         break
-                    events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
                     if not conn.in_transaction():
                         conn.begin()
                     for view, todo in zip(self.views, _handled(self.views, dispatchers, events)):
@@ -388,9 +394,9 @@ class Projector:
                             view.prefetch([event for _, event in todo], rows)
                         for handler, event in todo:
                             handler(view, event, rows)
-                    position = notifications[-1].id
-                    read += len(notifications)
-                    last = len(notifications) < self.rebuild_batch_size
+                    position = events[-1][0]
+                    read += len(events)
+                    last = len(events) < self.rebuild_batch_size
                     if last or sum(rows.held() for rows in held.values()) > hold_rows:
                         write_out(more=not last)
                     if progress is not None:
