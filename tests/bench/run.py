@@ -84,6 +84,11 @@ class Bench:
                          target=">= 100,000/s and >= 50% of ceiling",
                          met=rebuild["median"] >= 100_000 and rebuild["median"] >= read["median"] / 2
                          if db == "SQLite" else None)
+        stock = bench_store.summary([r for r, _ in repeat(1 if events >= 500_000 else repeats,
+                                                          lambda: bench_store.stock_read_and_decode_per_second(app))])
+        self.report.rate("Projections", f"read+decode {events:,} events through eventsourcing's recorder and stock Mapper",
+                         db, stock, "events/s", ceiling=read, ceiling_label="read+decode as a rebuild reads (read_events)",
+                         target="(comparison)", met=None)
         if two and events < 500_000:  # the one-process figure beside it (not at 1M: time)
             single = bench_store.summary([r for r, _ in repeat(repeats, lambda: bench_store.rebuild_per_second(
                 app, one_process=True))])
