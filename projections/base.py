@@ -383,7 +383,7 @@ class _Table:
 
     def get(self, key: Key) -> SimpleNamespace | None:
         row = self.rows.get(key)
-        if row is not None or key in self.known_keys or key[0] in self.known_groups:
+        if row is not None or self.empty or key in self.known_keys or key[0] in self.known_groups:
             return row
         self._read(_by_key(self.model), dict(zip(self.pk, key)))
         self.known_keys.add(key)
@@ -419,7 +419,8 @@ class _Table:
         key = self.key(full)
         row = SimpleNamespace(**full)
         self._hold(key, row)
-        self.known_keys.add(key)
+        if not self.empty:  # (an empty table's lookups never read)
+            self.known_keys.add(key)
         return row
 
     def delete(self, key: Key) -> None:

@@ -136,7 +136,7 @@ PAUSE_COLLECTOR_FROM = 500
 
 
 @contextmanager
-def _collector_paused():
+def collector_paused():
     """Python's cycle collector off for the block: a replay holds hundreds of thousands of rows,
     and each full collection walked all of them (5% of a rebuild's instructions, callgrind, with
     the rows of one batch; more with a replay's). Rows and events hold no cycles: what the block
@@ -246,7 +246,7 @@ class Projector:
                 events = self.read_events(start + 1, size)
                 if not events:
                     break
-                with _collector_paused() if len(events) >= PAUSE_COLLECTOR_FROM else nullcontext():
+                with collector_paused() if len(events) >= PAUSE_COLLECTOR_FROM else nullcontext():
                     last_id = events[-1][0]
                     self._reached = self._apply(events, start, last_id)
                 read += len(events)
@@ -353,7 +353,7 @@ class Projector:
         in their transaction (a scratch file is made without its tables' indexes, which only later
         segments' reads need: one sort per index instead of an insert into it per row)."""
         names = [v.name for v in self.views]
-        with self._lock, _collector_paused():
+        with self._lock, collector_paused():
             with self.engine.begin() as conn:
                 conn.execute(sa.delete(Tracking.__table__))
                 conn.execute(sa.insert(Tracking.__table__), [{"name": name, "position": 0} for name in names])
