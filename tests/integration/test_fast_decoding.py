@@ -83,3 +83,49 @@ def test_a_state_with_whitespace_around_it_decodes_as_json_would(services):
     # then it is read whole, as the stock mapper reads it
     assert ours(services)[-1] == stock(services)[-1]
     assert ours(services)[-1][2]["originator_id"] == peer_id
+
+
+UUID_HEX = "f0adde5ee2884eabbe73bb2f6aebe596"
+STATES = {
+    "a sign-up as we write it": (
+        b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-05T07:14:41.669632+00:00"},'
+        b'"peer_id":{"_type_":"uuid_hex","_data_":"' + UUID_HEX.encode() + b'"},'
+        b'"by":{"_type_":"uuid_hex","_data_":"' + UUID_HEX.encode() + b'"}}'),
+    "transcoded values inside lists and objects": (
+        b'{"ids":[{"_type_":"uuid_hex","_data_":"' + UUID_HEX.encode() + b'"},[{"_type_":"date_iso","_data_":"2026-12-05"}]],'
+        b'"inner":{"when":{"_type_":"datetime_iso","_data_":"2026-12-05T12:00:00+01:00"},"n":1,"f":2.5,"no":null}}'),
+    "objects that only look transcoded": (
+        b'{"three":{"_type_":"uuid_hex","_data_":"x","more":1},"one":{"_type_":"uuid_hex"},"empty":{}}'),
+    "text beyond ASCII, escaped and not": '{"s":"café \\u00e9 \\ud83d\\ude00 ☕"}'.encode(),
+    "integers beyond 64 bits (orjson reads them as floats)": (
+        b'{"big":123456789012345678901234567890,"in":[18446744073709551616],"low":-9223372036854775809,'
+        b'"edges":[18446744073709551615,-9223372036854775808]}'),
+    "a whole state beyond 64 bits": b'123456789012345678901234567890',
+    "large and small floats": b'{"f":[1e300,-1e300,1.5e-300,0.1,1e19]}',
+    "NaN and Infinity (json takes them)": b'{"x":NaN,"y":-Infinity}',
+    "a lone surrogate escape (json takes it)": b'{"s":"\\ud800"}',
+    "a key given twice (the last one counts)": b'{"k":1,"k":2}',
+    "an unknown transcoding": b'{"a":{"_type_":"no_such_type","_data_":1}}',
+    "a bad value for a transcoding": b'{"a":{"_type_":"datetime_iso","_data_":"yesterday"}}',
+    "a list, not an object": b'[1,2]',
+    "not UTF-8": b'{"s":"\xff"}',
+}
+
+
+def outcome(mapper, stored: StoredEvent):
+    try:
+        event = mapper.to_domain_event(stored)
+    except Exception as error:  # compared below: both mappers must fail alike
+        return type(error), str(error)
+    return type(event), repr(sorted(vars(event).items()))
+
+
+@pytest.mark.parametrize("state", STATES.values(), ids=STATES.keys())
+def test_orjson_and_the_transcodings_decode_as_eventsourcings_json_decoder_does(services, state):
+    # given a state as it may be stored (some of them are not how we write, but valid JSON or not)
+    stored = StoredEvent(originator_id=uuid4(), originator_version=1,
+                         topic="commonroom.domain.talk:Talk.SignedUp", state=state)
+    transcoder = services.store.mapper.transcoder
+    # then our mapper gives what eventsourcing's stock mapper gives, or fails as it fails
+    ours_, theirs = outcome(FastMapper(transcoder=transcoder), stored), outcome(Mapper(transcoder=transcoder), stored)
+    assert ours_ == theirs
