@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from commonroom.projections.base import Base, Projection, Rows, Runnable, Tracking, one_of
+from commonroom.projections.base import Base, Projection, Rows, Runnable, Tracking, one_of, remembering_datetimes
 
 Progress = Callable[[int, int], None]  # (position reached, head of the log)
 
@@ -353,7 +353,7 @@ class Projector:
         in their transaction (a scratch file is made without its tables' indexes, which only later
         segments' reads need: one sort per index instead of an insert into it per row)."""
         names = [v.name for v in self.views]
-        with self._lock, collector_paused():
+        with self._lock, collector_paused(), remembering_datetimes(hold_rows):
             with self.engine.begin() as conn:
                 conn.execute(sa.delete(Tracking.__table__))
                 conn.execute(sa.insert(Tracking.__table__), [{"name": name, "position": 0} for name in names])

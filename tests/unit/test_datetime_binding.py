@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commonroom.projections.base import _DATETIME_TEXT, _DATETIME_TEXTS, _sqlite_datetime
+from commonroom.projections import base
+from commonroom.projections.base import _DATETIME_TEXT, _DATETIME_TEXTS, _sqlite_datetime, remembering_datetimes
 
 
 def plain(value: datetime, to_utc: bool) -> str:
@@ -37,7 +38,21 @@ def test_memory_is_bounded():
     for i in range(_DATETIME_TEXTS + 1000):
         moment = start + timedelta(seconds=i)
         assert convert(moment) == plain(moment, False)
-    assert 0 < len(_DATETIME_TEXT) <= _DATETIME_TEXTS
+    assert 0 < len(_DATETIME_TEXT[False]) <= _DATETIME_TEXTS
+
+
+def test_a_replay_may_remember_more_for_a_while_then_the_usual_bound_holds_again():
+    convert = _sqlite_datetime(str)
+    start = datetime(2025, 1, 1)
+    moments = [start + timedelta(seconds=i) for i in range(_DATETIME_TEXTS + 1000)]
+    _DATETIME_TEXT[False].clear()  # (what earlier tests left)
+    with remembering_datetimes(len(moments)):
+        assert [convert(m) for m in moments] == [plain(m, False) for m in moments]
+        assert len(_DATETIME_TEXT[False]) >= len(moments)  # nothing forgotten while it lasted
+        assert [convert(m) for m in moments[:10]] == [plain(m, False) for m in moments[:10]]
+    assert base._DATETIME_TEXTS == _DATETIME_TEXTS
+    assert len(_DATETIME_TEXT[False]) <= _DATETIME_TEXTS
+    assert convert(moments[-1]) == plain(moments[-1], False)
 
 
 def test_columns_that_move_to_utc_and_columns_that_do_not_share_the_memory_without_mixing():
