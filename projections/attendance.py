@@ -3,6 +3,7 @@ cancelled), whether they came, and the feedback they gave."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from functools import singledispatchmethod
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
-from commonroom.projections.base import Base, Projection, Rows, UTCDateTime, str_id
+from commonroom.projections.base import Base, Projection, Replayer, Rows, UTCDateTime, str_id
 
 
 class SignUpRow(Base):
@@ -38,6 +39,13 @@ class AttendanceView(Projection):
                               or (isinstance(e, Talk.SignUpCancelled) and e.was_waitlisted)})
         rows.load_keys(SignUpRow, {(str_id(e.originator_id), str_id(e.peer_id)) for e in events
                                    if isinstance(e, Talk.Event) and hasattr(e, "peer_id")})
+
+    def replayer(self) -> Replayer | None:
+        replayer = _AttendanceReplayer()
+        handled = {kind for kind in inspect.getattr_static(type(self), "handle").dispatcher.registry
+                   if kind is not object}
+        # a handler the replayer does not know (added later): the handlers' way, which is always right
+        return replayer if handled == set(replayer.methods) else None
 
     @singledispatchmethod
     def handle(self, event: object, rows: Rows) -> None:
@@ -95,3 +103,91 @@ class AttendanceView(Projection):
         for row in rows.group(SignUpRow, leaving.talk_id):
             if row.status == "waitlisted" and row.position > leaving.position:
                 row.position -= 1
+
+
+# The replayer's rows: lists in this order (``tables`` reorders them if the table's differs).
+_ORDER = ("talk_id", "peer_id", "status", "position", "attended", "rating", "comment", "signed_up_at", "updated_at")
+_TALK, _PEER, _STATUS, _POSITION, _ATTENDED, _RATING, _COMMENT, _SIGNED_UP_AT, _UPDATED_AT = range(len(_ORDER))
+
+
+class _AttendanceReplayer(Replayer):
+    """``AttendanceView``'s handlers over plain lists, for a replay from zero: the same rows (the
+    replay of every view is tested against live processing, and this one against the handlers on
+    random histories). Replaying 124k events of the bench history into attendance alone: 12.8-15.7
+    -> 10.8-11.6 us an event in all (reading included; alternating runs), most of what is left
+    being reading and the rows' writing (the timestamps' text, the INSERT). Keep it in step with
+    the handlers: ``AttendanceView.replayer`` falls back to them when they handle an event type
+    this does not."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], list] = {}
+        self.talks: dict[str, list[list]] = {}  # a talk's rows (Rows.group)
+        self.methods = {Talk.SignedUp: self._signed_up, Talk.Waitlisted: self._waitlisted,
+                        Talk.Promoted: self._promoted, Talk.SignUpCancelled: self._cancelled,
+                        Talk.AttendanceRecorded: self._attendance, Talk.FeedbackGiven: self._feedback}
+        self._by_kind: dict[type, object] = dict(self.methods)
+
+    def feed(self, events) -> None:
+        by_kind = self._by_kind
+        for event in events:
+            kind = type(event)
+            try:
+                method = by_kind[kind]
+            except KeyError:  # as singledispatch picks: the nearest class in the event's MRO
+                method = by_kind[kind] = next((self.methods[c] for c in kind.__mro__ if c in self.methods), None)
+            if method is not None:
+                method(event)
+
+    def tables(self):
+        order = [c.name for c in SignUpRow.__table__.columns]
+        # talk by talk: the primary key's index then takes each talk's rows in neighbouring pages
+        # (in the order they were first made, its inserts land all over it)
+        rows = (row for rows in self.talks.values() for row in rows)
+        if tuple(order) != _ORDER:
+            picks = [_ORDER.index(name) for name in order]
+            rows = ([row[i] for i in picks] for row in rows)
+        return [(SignUpRow, rows)]
+
+    def _put(self, e, status: str, position: int | None) -> None:
+        talk, peer = str_id(e.originator_id), str_id(e.peer_id)
+        row = self.rows.get((talk, peer))
+        if row is None:
+            row = self.rows[(talk, peer)] = [talk, peer, status, position, None, None, "", e.timestamp, e.timestamp]
+            self.talks.setdefault(talk, []).append(row)
+        else:  # signed up again after cancelling
+            row[_STATUS], row[_POSITION], row[_SIGNED_UP_AT], row[_UPDATED_AT] = status, position, e.timestamp, e.timestamp
+
+    def _row(self, e) -> list:
+        row = self.rows[(str_id(e.originator_id), str_id(e.peer_id))]
+        row[_UPDATED_AT] = e.timestamp
+        return row
+
+    def _close_gap(self, leaving: list) -> None:
+        place = leaving[_POSITION]
+        for row in self.talks[leaving[_TALK]]:
+            if row[_STATUS] == "waitlisted" and row[_POSITION] > place:
+                row[_POSITION] -= 1
+
+    def _signed_up(self, e) -> None:
+        self._put(e, "confirmed", None)
+
+    def _waitlisted(self, e) -> None:
+        self._put(e, "waitlisted", e.position)
+
+    def _promoted(self, e) -> None:
+        row = self._row(e)
+        self._close_gap(row)
+        row[_STATUS], row[_POSITION] = "confirmed", None
+
+    def _cancelled(self, e) -> None:
+        row = self._row(e)
+        if row[_STATUS] == "waitlisted":
+            self._close_gap(row)
+        row[_STATUS], row[_POSITION] = "cancelled", None
+
+    def _attendance(self, e) -> None:
+        self._row(e)[_ATTENDED] = e.attended
+
+    def _feedback(self, e) -> None:
+        row = self._row(e)
+        row[_RATING], row[_COMMENT] = e.rating, e.comment

@@ -32,7 +32,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from commonroom.projections.base import Base, Projection, Rows, Runnable, Tracking, one_of, remembering_datetimes
+from commonroom.projections.base import (
+    Base, Projection, Rows, Runnable, Tracking, one_of, remembering_datetimes, write_rows,
+)
 
 Progress = Callable[[int, int], None]  # (position reached, head of the log)
 
@@ -364,21 +366,34 @@ class Projector:
                         view.reset(session)
                         session.flush()
             self._reached = None
-            dispatchers = [self._dispatcher(v) for v in self.views]
+            # views with a Replayer of their own build their rows there, written at the end (their
+            # positions too); the others through their handlers, segment by segment
+            replayers = [(view, replayer) for view in self.views if (replayer := view.replayer()) is not None]
+            handled = [view for view in self.views if all(view is not v for v, _ in replayers)]
+            segmented = [view.name for view in handled]
+            dispatchers = [self._dispatcher(v) for v in handled]
             read = position = 0
             with self.engine.connect() as conn:
                 held: dict[Projection, Rows] = {}
                 written = False  # once a segment is written, later ones read what they touch
 
+                finished = False  # the last write_out (replayers' rows, every position) is done
+
                 def write_out(more: bool) -> None:
-                    nonlocal held, written
+                    nonlocal held, written, finished
                     for rows in held.values():
                         rows.flush()
-                    self._move(conn, names, position)
+                    if not more:
+                        for view, replayer in replayers:
+                            for model, built in replayer.tables():
+                                write_rows(conn, model, built)
+                    moved = segmented if more else names
+                    if moved:
+                        self._move(conn, moved, position)
                     if more and not written and indexes is not None:
                         indexes(conn)
                     conn.commit()
-                    held, written = {}, True
+                    held, written, finished = {}, True, not more
 
                 while True:
                     events = self.read_events(position + 1, self.rebuild_batch_size)
@@ -386,7 +401,11 @@ class Projector:
                         break
                     if not conn.in_transaction():
                         conn.begin()
-                    for view, todo in zip(self.views, _handled(self.views, dispatchers, events)):
+                    if replayers:
+                        in_order = [event for _, event in events]
+                        for _, replayer in replayers:
+                            replayer.feed(in_order)
+                    for view, todo in zip(handled, _handled(handled, dispatchers, events)):
                         rows = held.get(view)
                         if rows is None:
                             rows = held[view] = Rows(conn, () if written else view.tables)
@@ -403,7 +422,9 @@ class Projector:
                         progress(position, self.head())
                     if last:
                         break
-                if conn.in_transaction():  # the log ended on a full batch
+                if read and not finished:  # the log ended on a full batch
+                    if not conn.in_transaction():
+                        conn.begin()
                     write_out(more=False)
             self._reached = position
         return read
