@@ -3,7 +3,6 @@ cancelled), whether they came, and the feedback they gave."""
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
 from functools import singledispatchmethod
 
@@ -41,11 +40,7 @@ class AttendanceView(Projection):
                                    if isinstance(e, Talk.Event) and hasattr(e, "peer_id")})
 
     def replayer(self) -> Replayer | None:
-        replayer = _AttendanceReplayer()
-        handled = {kind for kind in inspect.getattr_static(type(self), "handle").dispatcher.registry
-                   if kind is not object}
-        # a handler the replayer does not know (added later): the handlers' way, which is always right
-        return replayer if handled == set(replayer.methods) else None
+        return _AttendanceReplayer().for_view(self)
 
     @singledispatchmethod
     def handle(self, event: object, rows: Rows) -> None:
@@ -105,7 +100,7 @@ class AttendanceView(Projection):
                 row.position -= 1
 
 
-# The replayer's rows: lists in this order (``tables`` reorders them if the table's differs).
+# The replayer's rows: lists in this order (``tables`` puts them in the table's).
 _ORDER = ("talk_id", "peer_id", "status", "position", "attended", "rating", "comment", "signed_up_at", "updated_at")
 _TALK, _PEER, _STATUS, _POSITION, _ATTENDED, _RATING, _COMMENT, _SIGNED_UP_AT, _UPDATED_AT = range(len(_ORDER))
 
@@ -125,28 +120,12 @@ class _AttendanceReplayer(Replayer):
         self.methods = {Talk.SignedUp: self._signed_up, Talk.Waitlisted: self._waitlisted,
                         Talk.Promoted: self._promoted, Talk.SignUpCancelled: self._cancelled,
                         Talk.AttendanceRecorded: self._attendance, Talk.FeedbackGiven: self._feedback}
-        self._by_kind: dict[type, object] = dict(self.methods)
-
-    def feed(self, events) -> None:
-        by_kind = self._by_kind
-        for event in events:
-            kind = type(event)
-            try:
-                method = by_kind[kind]
-            except KeyError:  # as singledispatch picks: the nearest class in the event's MRO
-                method = by_kind[kind] = next((self.methods[c] for c in kind.__mro__ if c in self.methods), None)
-            if method is not None:
-                method(event)
 
     def tables(self):
-        order = [c.name for c in SignUpRow.__table__.columns]
         # talk by talk: the primary key's index then takes each talk's rows in neighbouring pages
         # (in the order they were first made, its inserts land all over it)
         rows = (row for rows in self.talks.values() for row in rows)
-        if tuple(order) != _ORDER:
-            picks = [_ORDER.index(name) for name in order]
-            rows = ([row[i] for i in picks] for row in rows)
-        return [(SignUpRow, rows)]
+        return [(SignUpRow, self.in_column_order(SignUpRow, _ORDER, rows))]
 
     def _put(self, e, status: str, position: int | None) -> None:
         talk, peer = str_id(e.originator_id), str_id(e.peer_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -120,15 +121,44 @@ class Replayer:
     dispatch per event), for a view whose handlers cost a replay most. The handlers stay the
     definition: the replay of every view is tested to give the rows live processing gives.
 
-    ``feed(events)`` gets each batch's events in log order (all of them: pick by type);
-    ``tables()`` then gives, per model, its rows as sequences in the table's column order, Python
-    values as a handler would set them (``write_rows`` converts them as a flush does)."""
+    ``methods`` maps each event class the view's handlers take to the replayer's method for it;
+    ``feed(events)`` gets each batch's events in log order and calls them (a subclass of an event
+    class as singledispatch would pick); ``tables()`` then gives, per model, its rows as
+    sequences in the table's column order, Python values as a handler would set them
+    (``write_rows`` converts them as a flush does). ``for_view`` hands a view its replayer only
+    while the two handle the same event classes: a handler added to the view alone sends the
+    replay back through the handlers, which are always right."""
 
-    def feed(self, events: Sequence[Any]) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    methods: dict[type, Callable[[Any], None]]
+
+    def feed(self, events: Sequence[Any]) -> None:
+        by_kind = self.__dict__.get("_by_kind")
+        if by_kind is None:
+            by_kind = self._by_kind = dict(self.methods)
+        for event in events:
+            kind = type(event)
+            try:
+                method = by_kind[kind]
+            except KeyError:  # as singledispatch picks: the nearest class in the event's MRO
+                method = by_kind[kind] = next((self.methods[c] for c in kind.__mro__ if c in self.methods), None)
+            if method is not None:
+                method(event)
 
     def tables(self) -> list[tuple[type[Base], Iterable[Sequence[Any]]]]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def for_view(self, view: Projection) -> "Replayer | None":
+        registry = inspect.getattr_static(type(view), "handle").dispatcher.registry
+        return self if {kind for kind in registry if kind is not object} == set(self.methods) else None
+
+    @staticmethod
+    def in_column_order(model: type[Base], order: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+        """``rows`` (each in ``order``) in the order of ``model``'s table's columns."""
+        columns = _shape(model)[3]
+        if tuple(columns) == tuple(order):
+            return rows
+        picks = [list(order).index(name) for name in columns]
+        return ([row[i] for i in picks] for row in rows)
 
 
 def write_rows(conn: sa.Connection, model: type[Base], rows: Iterable[Sequence[Any]], chunk: int = 50_000) -> None:

@@ -1,7 +1,7 @@
 """A view's ``Replayer`` (its rows built by a replay from zero without its handlers) gives the rows
 its handlers give: on random histories of sign-ups, waitlists moving up, cancellations from either
-list, signing up again, attendance and feedback, compared with live processing and with a replay
-through the handlers."""
+list, signing up again, a talk revised, reminded, moved and cancelled, attendance and feedback,
+compared with live processing and with a replay through the handlers."""
 
 from __future__ import annotations
 
@@ -14,18 +14,26 @@ import sqlalchemy as sa
 from commonroom.domain.errors import DomainError
 from commonroom.projections.attendance import AttendanceView, SignUpRow
 from commonroom.projections.base import Replayer
+from commonroom.projections.notifications import AudienceRow, NotificationRow, NotificationsView, TalkTitleRow
 from commonroom.projections.runner import Projector
 from core_given import a_peer, a_scheduled_talk, an_organizer, rows
+from support import next_weekday
 
 
-def signups(services) -> list[tuple]:
+TABLES = (SignUpRow, NotificationRow, AudienceRow, TalkTitleRow)
+
+
+def signups(services) -> dict[str, list[tuple]]:
+    """The rows of the views with a replayer (named for the first one: the sign-ups)."""
     with services.engine.connect() as c:
-        return sorted((tuple(r) for r in c.execute(sa.select(SignUpRow.__table__))), key=repr)
+        return {model.__tablename__: sorted((tuple(r) for r in c.execute(sa.select(model.__table__))), key=repr)
+                for model in TABLES}
 
 
-def replayed(services, monkeypatch, with_replayer: bool, batch: int) -> list[tuple]:
+def replayed(services, monkeypatch, with_replayer: bool, batch: int) -> dict[str, list[tuple]]:
     if not with_replayer:
-        monkeypatch.setattr(AttendanceView, "replayer", lambda self: None)
+        for view in (AttendanceView, NotificationsView):
+            monkeypatch.setattr(view, "replayer", lambda self: None)
     projector = Projector(services.projector.engine, services.store.recorder, services.store.mapper,
                           services.projector.views, rebuild_batch_size=batch)
     projector.replay()
@@ -52,8 +60,13 @@ def a_random_history(services, clock, seed: int) -> None:
             services.talks.sign_up(talk, peer)
             signed[talk].add(peer)
     services.settle()
+    first, second = talks
+    services.talks.revise(first, "First, {revised}", "", ["python"], by=organizer)
+    services.talks.send_reminder(first)
+    services.talks.schedule(first, next_weekday(9), "blue-room", by=organizer)
+    services.talks.cancel(second, "Room {B} is closed {0}", by=organizer)  # (braces: not a template)
     clock.set(clock.now() + timedelta(days=20))
-    for talk in talks:
+    for talk in [first]:
         confirmed = [r.peer_id for r in rows(services, SignUpRow, SignUpRow.talk_id == str(talk))
                      if r.status == "confirmed"]
         came = {peer: rng.random() < 0.7 for peer in peers if str(peer) in confirmed}
@@ -68,16 +81,20 @@ def a_random_history(services, clock, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_attendance_replayer_gives_the_rows_the_handlers_give(services, clock, monkeypatch, seed):
+def test_the_replayers_give_the_rows_the_handlers_give(services, clock, monkeypatch, seed):
     # given a random history of sign-ups, projected live as it happened
     a_random_history(services, clock, seed)
     live = signups(services)
-    statuses = {row[2] for row in live}
+    statuses = {row[2] for row in live["signups"]}
     assert {"confirmed", "waitlisted", "cancelled"} <= statuses  # (the history reaches every case)
-    assert any(row[4] is not None for row in live) and any(row[5] is not None for row in live)
-    # when the views are replayed from zero, with the replayer and through the handlers, in one
+    assert any(row[4] is not None for row in live["signups"]) and any(row[5] is not None for row in live["signups"])
+    kinds = {row[3] for row in live["notifications"]}
+    assert kinds == {"promoted", "reminder", "moved", "cancelled"} and live["notification_audience"]
+    assert any("Reason: Room {B} is closed {0}" in row[4] for row in live["notifications"])
+    # when the views are replayed from zero, with the replayers and through the handlers, in one
     # batch and in batches of five
     assert isinstance(AttendanceView().replayer(), Replayer)
+    assert isinstance(NotificationsView().replayer(), Replayer)
     for batch in (5000, 5):
         # then both give exactly the rows live processing built
         assert replayed(services, monkeypatch, with_replayer=True, batch=batch) == live
