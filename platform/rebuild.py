@@ -35,22 +35,17 @@ log = logging.getLogger(__name__)
 
 # What each view costs a replay, in microseconds an event beyond reading and decoding the log,
 # and what copying its tables into the views file with their indexes costs afterwards, in seconds
-# a million events. Measured by replaying 1.12M events into a scratch file one view at a time, in
-# two phases of this machine whose speeds differ by 2.3x, and not by the same factor for every
-# view: in the fast one reading and decoding took 6.8 us an event and beyond it attendance 6.8,
-# notifications 3.9, graph 2.0, people 0.9, schedule 0.9; in the slow one (divided by 2.3 to
-# compare) attendance 9.5, notifications 8.4, graph 3.6. Expertise: 10.0 in the fast phase while
-# every sign-up copied the talk's whole version; since its seat changes have a narrow table of
-# their own, 23% fewer instructions (callgrind), 7.1 in the slow phase. The table holds the mean
-# of the two phases, which splits the views the same way in both (expertise and notifications
-# against the rest); with the previous table, in the slow phase, the slower group finished 15-17 s
-# after the other at 1.12M events. The copy costs: sign-ups 0.8 s, notifications 0.6 s, expertise
-# 1.0 s (estimated: 2.0 s measured with the wide table). The second interpreter's start, in
-# seconds: importing the app takes 0.4 s, 1.1-1.5 s in a slower phase.
+# a million events. Measured on the bench's 124k-event history, one view at a time into a scratch
+# file, four alternating rounds, the quickest of each (session of 2026-12-05, a slow phase of this
+# machine: reading and decoding 6.6 us an event). Attendance and notifications replay through
+# their Replayers (through their handlers, ~2 us an event more each). The copies: timed
+# statement by statement in a two-process rebuild (sign-ups 98 ms and their peer index 60 ms;
+# the notifications' three tables 93 ms); expertise's as estimated before. The second interpreter's start, in seconds: importing the app
+# takes 0.5 s in the same phase.
 # Only used to split the views into two groups that finish together; all scale with the machine.
-COST = {"expertise": 7.4, "attendance": 8.2, "notifications": 6.2, "graph": 2.8, "people": 0.9,
-        "schedule": 0.9, "mentoring": 0.1, "trades": 0.1}
-COPY_COST = {"expertise": 1.0, "attendance": 0.8, "notifications": 0.6}
+COST = {"expertise": 6.0, "attendance": 6.0, "notifications": 3.1, "schedule": 1.5, "graph": 0.9,
+        "people": 0.8, "mentoring": 0.1, "trades": 0.1}
+COPY_COST = {"expertise": 1.0, "attendance": 1.3, "notifications": 0.75}
 CHILD_START_SECONDS = 0.5
 
 # The second process's command line (its arguments follow).
