@@ -7,20 +7,22 @@ recorder (WAL, synchronous=FULL), ``postgresql://user@host:port/db`` -> its Post
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 from contextlib import nullcontext
 from copy import deepcopy
 from contextvars import ContextVar
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Any, Callable, Sequence
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import (JSONTranscoder, Mapper, MapperDeserialisationError, Notification, Recording,
-                                      StoredEvent, Transcoding, UUIDAsHex, find_id_convertor)
+from eventsourcing.persistence import (DatetimeAsISO, JSONTranscoder, Mapper, MapperDeserialisationError,
+                                      Notification, Recording, StoredEvent, Transcoding, UUIDAsHex,
+                                      find_id_convertor)
 from eventsourcing.utils import resolve_topic
 
 from commonroom.domain.lunchday import LunchDay
@@ -102,7 +104,33 @@ class FastMapper(Mapper):
         decoder = getattr(self.transcoder, "decoder", None)
         self.fast = (self.cipher is None and self.compressor is None and isinstance(self.transcoder, JSONTranscoder)
                      and decoder is not None)
-        self._raw_decode = decoder.raw_decode if self.fast else None
+        self._raw_decode = json.JSONDecoder(object_hook=self._hook()).raw_decode if self.fast else None
+
+    def _hook(self) -> Callable[[dict], Any]:
+        """The transcoder's object hook (``JSONTranscoder._decode_obj``) with less Python per
+        object: ids and timestamps (three objects an event) go straight to ``cached_uuid`` and
+        ``datetime.fromisoformat`` while the transcoder still has our transcodings of those names,
+        the rest through the transcoding it has. Anything that goes wrong here (an unknown name, a
+        bad value) is decoded again the stock way, which raises what it raised. 2.75 -> 2.5 us an
+        event for the JSON of the bench history (five alternating rounds)."""
+        names = self.transcoder.names
+        direct = {name: (transcoding, function) for name, transcoding in names.items()
+                  for kind, function in ((CachedUUIDAsHex, cached_uuid), (DatetimeAsISO, datetime.fromisoformat))
+                  if type(transcoding) is kind}
+
+        def hook(obj: dict) -> Any:
+            if len(obj) == 2:
+                try:
+                    name, data = obj["_type_"], obj["_data_"]
+                except KeyError:
+                    return obj
+                transcoding = names[name]
+                found = direct.get(name)
+                if found is not None and found[0] is transcoding:
+                    return found[1](data)
+                return transcoding.decode(data)
+            return obj
+        return hook
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         if not self.fast:

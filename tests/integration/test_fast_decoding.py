@@ -129,3 +129,28 @@ def test_orjson_and_the_transcodings_decode_as_eventsourcings_json_decoder_does(
     # then our mapper gives what eventsourcing's stock mapper gives, or fails as it fails
     ours_, theirs = outcome(FastMapper(transcoder=transcoder), stored), outcome(Mapper(transcoder=transcoder), stored)
     assert ours_ == theirs
+
+
+def test_a_transcoding_registered_after_the_mapper_was_made_is_the_one_used(services):
+    # given our mapper, made with the store's transcodings, and then another "uuid_hex" registered
+    from eventsourcing.persistence import JSONTranscoder, Transcoding, UUIDAsHex
+
+    class Tagged(Transcoding):
+        type, name = UUIDAsHex.type, "uuid_hex"
+
+        def encode(self, obj):
+            return obj.hex
+
+        def decode(self, data):
+            return f"tagged {data}"
+
+    transcoder = JSONTranscoder()
+    for transcoding in services.store.mapper.transcoder.names.values():
+        transcoder.register(transcoding)
+    ours_mapper = FastMapper(transcoder=transcoder)
+    transcoder.register(Tagged())
+    stored = StoredEvent(originator_id=uuid4(), originator_version=1, topic="commonroom.domain.talk:Talk.SignedUp",
+                         state=STATES["a sign-up as we write it"])
+    # then it decodes as the stock mapper does with the transcodings as they are now
+    assert outcome(ours_mapper, stored) == outcome(Mapper(transcoder=transcoder), stored)
+    assert vars(ours_mapper.to_domain_event(stored))["peer_id"] == f"tagged {UUID_HEX}"
