@@ -16,6 +16,7 @@ from commonroom.projections.base import Base, Projection, Replayer, Rows, UTCDat
 
 class NotificationRow(Base):
     __tablename__ = "notifications"
+    __table_args__ = {"sqlite_with_rowid": False}  # (SQLite: no second copy of the key; see SignUpRow)
     id: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
     peer_id: Mapped[str] = mapped_column(sa.String(36), index=True)
     talk_id: Mapped[str] = mapped_column(sa.String(36))
@@ -28,6 +29,7 @@ class AudienceRow(Base):
     """Who is signed up (confirmed or waitlisted) to each talk: whom a change must reach."""
 
     __tablename__ = "notification_audience"
+    __table_args__ = {"sqlite_with_rowid": False}  # (as above)
     talk_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     peer_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     confirmed: Mapped[bool]
