@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 # machine: reading and decoding 6.6 us an event). Attendance and notifications replay through
 # their Replayers (through their handlers, ~2 us an event more each). The copies: timed
 # statement by statement in a two-process rebuild (sign-ups 98 ms and their peer index 60 ms;
-# the notifications' three tables 93 ms); expertise's as estimated before. The second interpreter's start, in seconds: importing the app
-# takes 0.5 s in the same phase.
+# the notifications' three tables 93 ms); expertise's as estimated before. The second
+# interpreter's start, in seconds: importing the app takes 0.5 s in the same phase.
 # Only used to split the views into two groups that finish together; all scale with the machine.
 COST = {"expertise": 6.0, "attendance": 6.0, "notifications": 3.1, "schedule": 1.5, "graph": 0.9,
         "people": 0.8, "mentoring": 0.1, "trades": 0.1}

@@ -120,9 +120,9 @@ class _AttendanceReplayer(Replayer):
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], list] = {}
         self.talks: dict[str, list[list]] = {}  # a talk's rows (Rows.group)
-        self.methods = {Talk.SignedUp: self._signed_up, Talk.Waitlisted: self._waitlisted,
-                        Talk.Promoted: self._promoted, Talk.SignUpCancelled: self._cancelled,
-                        Talk.AttendanceRecorded: self._attendance, Talk.FeedbackGiven: self._feedback}
+        super().__init__({Talk.SignedUp: self._signed_up, Talk.Waitlisted: self._waitlisted,
+                          Talk.Promoted: self._promoted, Talk.SignUpCancelled: self._cancelled,
+                          Talk.AttendanceRecorded: self._attendance, Talk.FeedbackGiven: self._feedback})
 
     def tables(self):
         # talk by talk: the primary key's index then takes each talk's rows in neighbouring pages

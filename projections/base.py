@@ -129,12 +129,12 @@ class Replayer:
     while the two handle the same event classes: a handler added to the view alone sends the
     replay back through the handlers, which are always right."""
 
-    methods: dict[type, Callable[[Any], None]]
+    def __init__(self, methods: dict[type, Callable[[Any], None]]) -> None:
+        self.methods = methods
+        self._by_kind: dict[type, Callable[[Any], None] | None] = dict(methods)
 
     def feed(self, events: Sequence[Any]) -> None:
-        by_kind = self.__dict__.get("_by_kind")
-        if by_kind is None:
-            by_kind = self._by_kind = dict(self.methods)
+        by_kind = self._by_kind
         for event in events:
             kind = type(event)
             try:

@@ -138,11 +138,11 @@ class _NotificationsReplayer(Replayer):
         self.audience: dict[str, dict[str, bool]] = {}  # talk -> peer -> confirmed
         self.titles: dict[str, str] = {}
         self.notifications: list[tuple] = []  # (id, peer_id, talk_id, kind, message, created_at)
-        self.methods = {Talk.Proposed: self._title, Talk.Revised: self._title,
-                        Talk.SignedUp: self._signed_up, Talk.Waitlisted: self._waitlisted,
-                        Talk.SignUpCancelled: self._cancelled, Talk.Promoted: self._promoted,
-                        Talk.Rescheduled: self._to_audience, Talk.Cancelled: self._to_audience,
-                        Talk.Reminded: self._reminded}
+        super().__init__({Talk.Proposed: self._title, Talk.Revised: self._title,
+                          Talk.SignedUp: self._signed_up, Talk.Waitlisted: self._waitlisted,
+                          Talk.SignUpCancelled: self._cancelled, Talk.Promoted: self._promoted,
+                          Talk.Rescheduled: self._to_audience, Talk.Cancelled: self._to_audience,
+                          Talk.Reminded: self._reminded})
 
     def tables(self):
         audience = ((talk, peer, confirmed) for talk, peers in self.audience.items()

@@ -351,6 +351,9 @@ class Projector:
         needed, and every row is written once, as an insert, however many events changed it. The
         handlers are the same; the rows are the same as ``rebuild``'s (tested).
 
+        A view with a ``Replayer`` (``Projection.replayer``) is fed every batch instead and its
+        rows, with its position, are written in the last transaction.
+
         ``indexes(connection)``: called once after the first rows are written, if more are to come,
         in their transaction (a scratch file is made without its tables' indexes, which only later
         segments' reads need: one sort per index instead of an insert into it per row)."""
@@ -368,15 +371,15 @@ class Projector:
             self._reached = None
             # views with a Replayer of their own build their rows there, written at the end (their
             # positions too); the others through their handlers, segment by segment
-            replayers = [(view, replayer) for view in self.views if (replayer := view.replayer()) is not None]
-            handled = [view for view in self.views if all(view is not v for v, _ in replayers)]
+            replayer_of = {view: view.replayer() for view in self.views}
+            replayers = [replayer for replayer in replayer_of.values() if replayer is not None]
+            handled = [view for view, replayer in replayer_of.items() if replayer is None]
             segmented = [view.name for view in handled]
             dispatchers = [self._dispatcher(v) for v in handled]
             read = position = 0
             with self.engine.connect() as conn:
                 held: dict[Projection, Rows] = {}
                 written = False  # once a segment is written, later ones read what they touch
-
                 finished = False  # the last write_out (replayers' rows, every position) is done
 
                 def write_out(more: bool) -> None:
@@ -384,7 +387,7 @@ class Projector:
                     for rows in held.values():
                         rows.flush()
                     if not more:
-                        for view, replayer in replayers:
+                        for replayer in replayers:
                             for model, built in replayer.tables():
                                 write_rows(conn, model, built)
                     moved = segmented if more else names
@@ -403,7 +406,7 @@ class Projector:
                         conn.begin()
                     if replayers:
                         in_order = [event for _, event in events]
-                        for _, replayer in replayers:
+                        for replayer in replayers:
                             replayer.feed(in_order)
                     for view, todo in zip(handled, _handled(handled, dispatchers, events)):
                         rows = held.get(view)
