@@ -35,18 +35,18 @@ log = logging.getLogger(__name__)
 
 # What each view costs a replay, in microseconds an event beyond reading and decoding the log,
 # and what copying its tables into the views file with their indexes costs afterwards, in seconds
-# a million events. Measured on the bench's 124k-event history, one view at a time into a scratch
-# file, four alternating rounds, the quickest of each (session of 2026-12-05, a slow phase of this
-# machine: reading and decoding 6.6 us an event). Attendance and notifications replay through
-# their Replayers (through their handlers, ~2 us an event more each). The copies: timed
-# statement by statement in a two-process rebuild (sign-ups 98 ms and their peer index 60 ms;
-# the notifications' three tables 93 ms); expertise's as estimated before. The second
-# interpreter's start, in seconds: importing the app takes 0.5 s in the same phase.
-# Only used to split the views into two groups that finish together; all scale with the machine.
-COST = {"expertise": 6.0, "attendance": 6.0, "notifications": 3.1, "schedule": 1.5, "graph": 0.9,
-        "people": 0.8, "mentoring": 0.1, "trades": 0.1}
-COPY_COST = {"expertise": 1.0, "attendance": 1.3, "notifications": 0.75}
-CHILD_START_SECONDS = 0.5
+# a million events. Measured on the bench's 138k-event history, one view at a time into a scratch
+# file, two alternating rounds (session of 2026-12-05, a fast phase of this machine: reading and
+# decoding 4.6 us an event; in a slow one everything here takes ~1.4 times as long). Attendance
+# and notifications replay through their Replayers, expertise's seat changes through its partial
+# one. The copies: timed statement by statement, view by view, from a scratch file of every view.
+# The second interpreter's start, in seconds: importing the app. Only used to split the views into
+# two groups that finish together; all scale with the machine. With these, 1.12M events: both
+# processes done at 16.3 s (timed phase by phase).
+COST = {"expertise": 4.3, "attendance": 4.9, "notifications": 1.9, "schedule": 1.2, "graph": 0.4,
+        "people": 0.9, "mentoring": 0.1, "trades": 0.1}
+COPY_COST = {"expertise": 0.48, "attendance": 0.83, "notifications": 0.42, "graph": 0.14, "people": 0.05}
+CHILD_START_SECONDS = 0.35
 
 # The second process's command line (its arguments follow).
 CHILD = [sys.executable, "-m", "commonroom.platform.rebuild"]

@@ -128,7 +128,14 @@ class Replayer:
     sequences in the table's column order, Python values as a handler would set them
     (``write_rows`` converts them as a flush does). ``for_view`` hands a view its replayer only
     while the two handle the same event classes: a handler added to the view alone sends the
-    replay back through the handlers, which are always right."""
+    replay back through the handlers, which are always right.
+
+    ``partial = True``: the replayer takes only its own event classes (the view's busiest ones),
+    whose rows no other handler of the view reads or changes, and the view's handlers take the
+    rest, in the same replay (``takes`` says which); ``for_view`` then asks only that the view
+    has handlers for the replayer's classes."""
+
+    partial: ClassVar[bool] = False
 
     def __init__(self, methods: dict[type, Callable[[Any], None]]) -> None:
         self.methods = methods
@@ -145,12 +152,22 @@ class Replayer:
             if method is not None:
                 method(event)
 
+    def takes(self, kind: type) -> bool:
+        """True if events of ``kind`` are the replayer's (not the view's handlers')."""
+        method = self._by_kind.get(kind, False)
+        if method is False:
+            method = self._by_kind[kind] = next((self.methods[c] for c in kind.__mro__ if c in self.methods), None)
+        return method is not None
+
     def tables(self) -> list[tuple[type[Base], Iterable[Sequence[Any]]]]:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def for_view(self, view: Projection) -> "Replayer | None":
         registry = inspect.getattr_static(type(view), "handle").dispatcher.registry
-        return self if {kind for kind in registry if kind is not object} == set(self.methods) else None
+        handled = {kind for kind in registry if kind is not object}
+        if self.partial:
+            return self if set(self.methods) <= handled else None
+        return self if handled == set(self.methods) else None
 
     @staticmethod
     def in_column_order(model: type[Base], order: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:

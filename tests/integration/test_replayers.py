@@ -1,7 +1,8 @@
 """A view's ``Replayer`` (its rows built by a replay from zero without its handlers) gives the rows
 its handlers give: on random histories of sign-ups, waitlists moving up, cancellations from either
 list, signing up again, a talk revised, reminded, moved and cancelled, attendance and feedback,
-compared with live processing and with a replay through the handlers."""
+compared with live processing and with a replay through the handlers. Expertise's replayer is
+partial (the seat changes; its handlers take the rest in the same replay)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import sqlalchemy as sa
 from commonroom.domain.errors import DomainError
 from commonroom.projections.attendance import AttendanceView, SignUpRow
 from commonroom.projections.base import Replayer
+from commonroom.projections.expertise import EvidenceRow, ExpertiseView, SeatChangeRow, TalkVersionRow
 from commonroom.projections.notifications import AudienceRow, NotificationRow, NotificationsView, TalkTitleRow
 from commonroom.projections.runner import Projector
 from core_given import a_peer, a_scheduled_talk, an_organizer, rows
 from support import next_weekday
 
 
-TABLES = (SignUpRow, NotificationRow, AudienceRow, TalkTitleRow)
+TABLES = (SignUpRow, NotificationRow, AudienceRow, TalkTitleRow, SeatChangeRow, TalkVersionRow, EvidenceRow)
 
 
 def signups(services) -> dict[str, list[tuple]]:
@@ -30,13 +32,14 @@ def signups(services) -> dict[str, list[tuple]]:
                 for model in TABLES}
 
 
-def replayed(services, monkeypatch, with_replayer: bool, batch: int) -> dict[str, list[tuple]]:
+def replayed(services, monkeypatch, with_replayer: bool, batch: int, hold_rows: int = 250_000
+             ) -> dict[str, list[tuple]]:
     if not with_replayer:
-        for view in (AttendanceView, NotificationsView):
+        for view in (AttendanceView, NotificationsView, ExpertiseView):
             monkeypatch.setattr(view, "replayer", lambda self: None)
     projector = Projector(services.projector.engine, services.store.recorder, services.store.mapper,
                           services.projector.views, rebuild_batch_size=batch)
-    projector.replay()
+    projector.replay(hold_rows=hold_rows)
     monkeypatch.undo()
     return signups(services)
 
@@ -91,14 +94,21 @@ def test_the_replayers_give_the_rows_the_handlers_give(services, clock, monkeypa
     kinds = {row[3] for row in live["notifications"]}
     assert kinds == {"promoted", "reminder", "moved", "cancelled"} and live["notification_audience"]
     assert any("Reason: Room {B} is closed {0}" in row[4] for row in live["notifications"])
+    changes = {(row[3], row[4]) for row in live["talk_seat_changes"]}
+    assert changes == {(1, 0), (0, 1), (1, -1), (-1, 0), (0, -1)}  # every kind of seat change
+    assert live["expertise_evidence"] and len(live["talk_versions"]) > 2
     # when the views are replayed from zero, with the replayers and through the handlers, in one
     # batch and in batches of five
     assert isinstance(AttendanceView().replayer(), Replayer)
     assert isinstance(NotificationsView().replayer(), Replayer)
+    assert ExpertiseView().replayer().partial
     for batch in (5000, 5):
         # then both give exactly the rows live processing built
         assert replayed(services, monkeypatch, with_replayer=True, batch=batch) == live
         assert replayed(services, monkeypatch, with_replayer=False, batch=batch) == live
+    # and so do they when the handlers' rows are written out every few batches (the later
+    # segments reading what they touch) while the replayers hold theirs to the end
+    assert replayed(services, monkeypatch, with_replayer=True, batch=5, hold_rows=10) == live
 
 
 def test_a_handler_the_replayer_does_not_know_sends_the_replay_through_the_handlers(monkeypatch):
@@ -116,3 +126,19 @@ def test_a_handler_the_replayer_does_not_know_sends_the_replay_through_the_handl
     monkeypatch.setattr(method, "dispatcher", extended)
     # then a replay does not use the replayer
     assert AttendanceView().replayer() is None
+
+
+def test_a_partial_replayer_needs_only_handlers_for_its_own_events(monkeypatch):
+    from commonroom.domain.talk import Talk
+
+    # given expertise's replayer, which takes the seat changes only
+    replayer = ExpertiseView().replayer()
+    # then it takes those events and leaves the view's others to its handlers
+    assert replayer.takes(Talk.SignedUp) and replayer.takes(Talk.SignUpCancelled)
+    assert not replayer.takes(Talk.Scheduled) and not replayer.takes(Talk.AttendanceRecorded)
+    # and a view without a handler for one of its events does not get it
+    method = ExpertiseView.__dict__["handle"]
+    registry = dict(method.dispatcher.registry)
+    del registry[Talk.Promoted]
+    monkeypatch.setattr(method.dispatcher, "registry", registry)
+    assert ExpertiseView().replayer() is None
