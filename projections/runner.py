@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from commonroom.projections.base import (
-    Base, Projection, Rows, Runnable, Tracking, one_of, remembering_datetimes, write_rows,
+    Base, Projection, Replayer, Rows, Runnable, Tracking, one_of, remembering_datetimes, write_rows,
 )
 
 Progress = Callable[[int, int], None]  # (position reached, head of the log)
@@ -69,6 +69,16 @@ def _dispatcher(view: Projection) -> Callable[[type], Callable | None] | None:
             found[kind] = chosen = None if chosen is ignored else chosen
             return chosen
     return handler
+
+
+def _leaving_out(dispatcher: Callable[[type], Callable | None] | None, replayer: Replayer | None
+                 ) -> Callable[[type], Callable | None] | None:
+    """``dispatcher`` without the event types a partial ``replayer`` takes."""
+    if replayer is None:
+        return dispatcher
+    if dispatcher is None:
+        raise TypeError("a partial replayer needs its view's handle to be a singledispatchmethod")
+    return lambda kind: None if replayer.takes(kind) else dispatcher(kind)
 
 
 def _handled(views: Sequence[Projection], dispatchers: Sequence, events: list[tuple[int, object]]
@@ -328,9 +338,21 @@ class Projector:
                 conn.dialect)
         update.run(conn, {"position": position})
 
+    # A rebuild of a log up to this long is one transaction (``replay(atomic=True)``): readers see
+    # the old rows until it commits, and the rows it builds are held in memory until then (~1 kB
+    # a row, one or two rows an event).
+    ATOMIC_REBUILD_UP_TO = 100_000
+
     def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> int:
-        """Empty the named views (all by default) and replay the whole log into them."""
+        """Empty the named views (all by default) and replay the whole log into them.
+
+        Up to ``ATOMIC_REBUILD_UP_TO`` events, with batched views: in one transaction
+        (``replay(atomic=True)``), so readers see the old rows until the new ones are all there,
+        and the live followers wait for it. Longer logs: emptied in one transaction, then filled
+        batch by batch as the followers fill them (``catch_up``), sharing the work with them."""
         chosen = [self.view(n) for n in names] if names else self.views
+        if all(view.batched for view in chosen) and self.head() <= self.ATOMIC_REBUILD_UP_TO:
+            return self.replay(progress=progress, names=[view.name for view in chosen], atomic=True)
         with self._lock, Session(self.engine) as s, s.begin():
             s.scalars(sa.select(Tracking).with_for_update()).all()
             for view in chosen:
@@ -339,17 +361,22 @@ class Projector:
             self._reached = None
         return self.catch_up(progress=progress, batch_size=self.rebuild_batch_size)
 
-    def replay(self, progress: Progress | None = None, hold_rows: int = 250_000, indexes: Callable | None = None) -> int:
-        """Empty every view and replay the whole log into them, for views nobody else reads or
-        writes meanwhile (a rebuild's scratch file, ``platform.rebuild``); return how many
-        notifications were read.
+    def replay(self, progress: Progress | None = None, hold_rows: int = 250_000, indexes: Callable | None = None,
+               names: Sequence[str] | None = None, atomic: bool = False) -> int:
+        """Empty the named views (every view by default) and replay the whole log into them;
+        return how many notifications were read. Either for views nobody else reads or writes
+        meanwhile (a rebuild's scratch file, ``platform.rebuild``), or ``atomic``: everything in
+        one transaction that first locks the views' positions (``FOR UPDATE``; SQLite's BEGIN
+        IMMEDIATE), so live followers wait for it and readers see the old rows until it commits
+        (``rebuild`` of a short log).
 
         Batch by batch, as ``catch_up`` does, but each view keeps its rows in memory from one batch
         to the next and writes them out (with the views' positions, in one transaction) only when
-        the views hold more than ``hold_rows`` rows, and at the end. While nothing has been written
-        yet, the views' tables are known to be empty: no batch reads anything, no ``prefetch`` is
-        needed, and every row is written once, as an insert, however many events changed it. The
-        handlers are the same; the rows are the same as ``rebuild``'s (tested).
+        the views hold more than ``hold_rows`` rows (never when ``atomic``), and at the end. While
+        nothing has been written yet, the views' tables are known to be empty: no batch reads
+        anything, no ``prefetch`` is needed, and every row is written once, as an insert, however
+        many events changed it. The handlers are the same; the rows are the same as live
+        processing's (tested).
 
         A view with a ``Replayer`` (``Projection.replayer``) is fed every batch instead and its
         rows, with its position, are written in the last transaction.
@@ -357,79 +384,89 @@ class Projector:
         ``indexes(connection)``: called once after the first rows are written, if more are to come,
         in their transaction (a scratch file is made without its tables' indexes, which only later
         segments' reads need: one sort per index instead of an insert into it per row)."""
-        names = [v.name for v in self.views]
-        with self._lock, collector_paused(), remembering_datetimes(hold_rows):
-            with self.engine.begin() as conn:
-                conn.execute(sa.delete(Tracking.__table__))
-                conn.execute(sa.insert(Tracking.__table__), [{"name": name, "position": 0} for name in names])
-                for view in self.views:
-                    if not view.batched:
-                        raise TypeError(f"{view.name}: replay() needs batched views")
-                    with Session(bind=conn) as session:
-                        view.reset(session)
-                        session.flush()
+        views = [self.view(n) for n in names] if names else self.views
+        names = [v.name for v in views]
+        for view in views:
+            if not view.batched:
+                raise TypeError(f"{view.name}: replay() needs batched views")
+        tracking = Tracking.__table__
+        with self._lock, collector_paused(), remembering_datetimes(hold_rows), self.engine.connect() as conn:
+            conn.begin()
+            if atomic:  # the followers' batches wait for this transaction
+                self._positions_locked(conn.dialect).rows(conn)
+            conn.execute(sa.delete(tracking).where(tracking.c.name.in_(names)))
+            conn.execute(sa.insert(tracking), [{"name": name, "position": 0} for name in names])
+            for view in views:
+                with Session(bind=conn) as session:
+                    view.reset(session)
+                    session.flush()
+            if not atomic:
+                conn.commit()
             self._reached = None
             # views with a Replayer of their own build their rows there, written at the end (their
             # positions too); the others through their handlers, segment by segment
-            replayer_of = {view: view.replayer() for view in self.views}
+            # (a partial replayer takes some of its view's events, the handlers the rest: that
+            # view's position, like a replayer's, moves only at the end)
+            replayer_of = {view: view.replayer() for view in views}
             replayers = [replayer for replayer in replayer_of.values() if replayer is not None]
-            handled = [view for view, replayer in replayer_of.items() if replayer is None]
-            segmented = [view.name for view in handled]
-            dispatchers = [self._dispatcher(v) for v in handled]
+            handled = [view for view, replayer in replayer_of.items() if replayer is None or replayer.partial]
+            segmented = [view.name for view in handled if replayer_of[view] is None]
+            dispatchers = [_leaving_out(self._dispatcher(v), replayer_of[v]) for v in handled]
             read = position = 0
-            with self.engine.connect() as conn:
-                held: dict[Projection, Rows] = {}
-                written = False  # once a segment is written, later ones read what they touch
-                finished = False  # the last write_out (replayers' rows, every position) is done
+            held: dict[Projection, Rows] = {}
+            written = False  # once a segment is written, later ones read what they touch
+            finished = False  # the last write_out (replayers' rows, every position) is done
 
-                def write_out(more: bool) -> None:
-                    nonlocal held, written, finished
-                    for rows in held.values():
-                        rows.flush()
-                    if not more:
-                        for replayer in replayers:
-                            for model, built in replayer.tables():
-                                write_rows(conn, model, built)
-                    moved = segmented if more else names
-                    if moved:
-                        self._move(conn, moved, position)
-                    if more and not written and indexes is not None:
-                        indexes(conn)
-                    conn.commit()
-                    held, written, finished = {}, True, not more
+            def write_out(more: bool) -> None:
+                nonlocal held, written, finished
+                for rows in held.values():
+                    rows.flush()
+                if not more:
+                    for replayer in replayers:
+                        for model, built in replayer.tables():
+                            write_rows(conn, model, built)
+                moved = segmented if more else names
+                if moved:
+                    self._move(conn, moved, position)
+                if more and not written and indexes is not None:
+                    indexes(conn)
+                conn.commit()
+                held, written, finished = {}, True, not more
 
-                while True:
-                    events = self.read_events(position + 1, self.rebuild_batch_size)
-                    if not events:
-                        break
-                    if not conn.in_transaction():
-                        conn.begin()
-                    if replayers:
-                        in_order = [event for _, event in events]
-                        for replayer in replayers:
-                            replayer.feed(in_order)
-                    for view, todo in zip(handled, _handled(handled, dispatchers, events)):
-                        rows = held.get(view)
-                        if rows is None:
-                            rows = held[view] = Rows(conn, () if written else view.tables)
-                        if written:
-                            view.prefetch([event for _, event in todo], rows)
-                        for handler, event in todo:
-                            handler(view, event, rows)
-                    position = events[-1][0]
-                    read += len(events)
-                    last = len(events) < self.rebuild_batch_size
-                    if last or sum(rows.held() for rows in held.values()) > hold_rows:
-                        write_out(more=not last)
-                    if progress is not None:
-                        progress(position, self.head())
-                    if last:
-                        break
-                if read and not finished:  # the log ended on a full batch
-                    if not conn.in_transaction():
-                        conn.begin()
-                    write_out(more=False)
-            self._reached = position
+            while True:
+                events = self.read_events(position + 1, self.rebuild_batch_size)
+                if not events:
+                    break
+                if not conn.in_transaction():
+                    conn.begin()
+                if replayers:
+                    in_order = [event for _, event in events]
+                    for replayer in replayers:
+                        replayer.feed(in_order)
+                for view, todo in zip(handled, _handled(handled, dispatchers, events)):
+                    rows = held.get(view)
+                    if rows is None:
+                        rows = held[view] = Rows(conn, () if written else view.tables)
+                    if written:
+                        view.prefetch([event for _, event in todo], rows)
+                    for handler, event in todo:
+                        handler(view, event, rows)
+                position = events[-1][0]
+                read += len(events)
+                last = len(events) < self.rebuild_batch_size
+                if last or (not atomic and sum(rows.held() for rows in held.values()) > hold_rows):
+                    write_out(more=not last)
+                if progress is not None:
+                    progress(position, self.head())
+                if last:
+                    break
+            if read and not finished:  # the log ended on a full batch
+                if not conn.in_transaction():
+                    conn.begin()
+                write_out(more=False)
+            if conn.in_transaction():  # (an empty log: the emptied views)
+                conn.commit()
+            self._reached = position if len(views) == len(self.views) else None
         return read
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:

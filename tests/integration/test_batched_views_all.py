@@ -5,6 +5,7 @@ batches of 7, or in one batch, and the same rows live processing built."""
 from __future__ import annotations
 
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -233,6 +234,41 @@ def test_while_a_two_process_rebuild_runs_the_live_views_keep_their_rows(service
     if services.database_url.startswith("sqlite"):
         assert seen and all(tables == live for tables in seen)
     assert every_table(services) == live
+
+
+def test_a_rebuild_of_a_short_log_is_one_transaction_that_the_followers_wait_for(services, clock):
+    # given projected views
+    a_history_with_every_event(services, clock)
+    live = every_table(services)
+    projector = Projector(services.projector.engine, services.store.recorder, services.store.mapper,
+                          services.projector.views, rebuild_batch_size=5,
+                          read_events=services.store.read_events)
+    assert services.store.max_notification_id() <= projector.ATOMIC_REBUILD_UP_TO
+    seen, order = [], []
+
+    def a_followers_batch() -> None:  # as a live follower's batch starts: the positions, locked
+        with services.projector.engine.begin() as conn:
+            services.projector._positions_locked(conn.dialect).rows(conn)
+            order.append("follower")
+    follower = threading.Thread(target=a_followers_batch)
+
+    def looking(position, head):  # a batch of the rebuild has been read and applied
+        order.append("batch")
+        seen.append(every_table(services))
+        if len(seen) == 2:
+            follower.start()
+            follower.join(0.5)
+    # when they are rebuilt
+    projector.rebuild(progress=looking)
+    follower.join(30)
+    # then readers saw the old rows while it ran (not emptied views, not half-built ones), and the
+    # same rows after
+    batches = order.count("batch")
+    assert batches > 3 and all(tables == live for tables in seen)
+    assert every_table(services) == live
+    # and the follower's batch waited for the rebuild's transaction (the last batch's progress is
+    # told after its commit)
+    assert order.index("follower") >= batches - 1
 
 
 def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_in_one_step(sqlite_url, clock,
