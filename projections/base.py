@@ -147,17 +147,23 @@ class Replayer:
             kind = type(event)
             try:
                 method = by_kind[kind]
-            except KeyError:  # as singledispatch picks: the nearest class in the event's MRO
-                method = by_kind[kind] = next((self.methods[c] for c in kind.__mro__ if c in self.methods), None)
+            except KeyError:
+                method = self._method(kind)
             if method is not None:
                 method(event)
 
     def takes(self, kind: type) -> bool:
         """True if events of ``kind`` are the replayer's (not the view's handlers')."""
-        method = self._by_kind.get(kind, False)
-        if method is False:
+        return self._method(kind) is not None
+
+    def _method(self, kind: type) -> Callable[[Any], None] | None:
+        """The method for events of ``kind``, as singledispatch picks: the nearest class in its MRO
+        (found once per class)."""
+        try:
+            return self._by_kind[kind]
+        except KeyError:
             method = self._by_kind[kind] = next((self.methods[c] for c in kind.__mro__ if c in self.methods), None)
-        return method is not None
+            return method
 
     def tables(self) -> list[tuple[type[Base], Iterable[Sequence[Any]]]]:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -455,8 +455,8 @@ class ExpertiseView(Projection):
 
 class _SeatChangesReplayer(Replayer):
     """The seat changes of a replay from zero, without ``Rows``: a list per talk, written talk by
-    talk in key order. Most events of a busy log are sign-ups (86% of the bench history's talk
-    events), and each only adds its row, which no other handler reads; the view's handlers take
+    talk in key order. Most events of a busy log are sign-ups (86% of the events expertise handles
+    in the bench history), and each only adds its row, which no other handler reads; the view's handlers take
     every other event in the same replay (a partial replayer). Tested against the handlers, as
     every replayer is."""
 
