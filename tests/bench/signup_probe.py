@@ -6,7 +6,8 @@ A fresh 10k history (``bench_history.generate``) in a temporary directory, the b
 (gunicorn -w 2 beside a projection worker), then wrk runs of fresh sign-ups (or the same POSTs to
 ``/bench/session-post``, the command-less ceiling). Each run prints the rate, the CPU each
 process used (cores, from /proc), the machine's user/system/idle/steal shares, and at the end
-each web process's group-commit counters (``/readyz``). The figures in docs/benchmarks.md's
+each web process's group-commit counters (``/readyz``: groups, saves, and per turn of the write
+lock how long the leader waited for it and held it). The figures in docs/benchmarks.md's
 analysis of the write path (threads per worker, the projection worker's share, saves per fsync)
 were taken this way; runs minutes apart differ by 10-30% on this machine, so compare
 configurations in interleaved runs.

@@ -7,6 +7,7 @@ have queued (a gate around the real ``put``), never by timing.
 from __future__ import annotations
 
 import threading
+import time
 from copy import deepcopy
 from uuid import uuid4
 
@@ -98,8 +99,9 @@ def test_saves_queued_behind_a_write_go_to_the_database_in_one_transaction(gated
     one_then_the_rest_together(store, gate, threads)
     # then the four were written together, in one call of the store's put
     assert gate.calls == [1, 4]
-    assert store.group_commit.stats.as_dict() == {"transactions": 2, "saves": 5, "retried_alone": 0,
-                                                   "largest_group": 4}
+    stats = store.group_commit.stats.as_dict()
+    assert {k: stats[k] for k in ("transactions", "saves", "retried_alone", "largest_group", "lock_turns")} == {
+        "transactions": 2, "saves": 5, "retried_alone": 0, "largest_group": 4, "lock_turns": 2}
     # and each save got the recordings of its own events, with their notification ids
     for i, peer in enumerate(peers):
         recordings = outcomes[i]
@@ -229,6 +231,28 @@ def test_saves_arriving_while_the_leader_waits_for_the_other_process_join_its_gr
     # then all four are written in the one transaction the leader makes once it has the lock
     assert calls == [4]
     assert all(not isinstance(o, Exception) for o in outcomes.values()) and len(outcomes) == 4
+
+
+def test_the_leader_reports_how_long_it_waited_for_the_write_lock_and_held_it(services):
+    # given a store whose writes take a lock that another process holds for 0.2 s after a save asks
+    store = services.store
+    other_process = threading.Lock()
+    other_process.acquire()
+    store.group_commit = GroupCommitter(store.write_encoded, lock=other_process)
+    threads, outcomes = saving_threads(store, [a_new_peer("Waiting")])
+    threads[0].start()
+    wait_until(lambda: store.group_commit._writing)
+    time.sleep(0.2)
+    other_process.release()
+    threads[0].join(10)
+    # then its one turn is counted, the wait covers the 0.2 s, and the hold is a real duration
+    stats = store.group_commit.stats
+    assert stats.turns == 1 and stats.saves == 1
+    assert stats.lock_waited >= 0.15
+    assert stats.lock_held > 0
+    shown = stats.as_dict()
+    assert shown["lock_wait_ms_per_turn"] == round(stats.lock_waited * 1000, 3)
+    assert shown["lock_held_ms_per_turn"] == round(stats.lock_held * 1000, 3)
 
 
 def test_the_write_lock_excludes_another_thread_of_the_same_process(tmp_path):
