@@ -13,8 +13,9 @@ in, with the views' tracking positions, so readers see the old rows or the rebui
 mix and never an empty view; the live follower then carries on from those positions.
 
 If the second process fails, its group is rebuilt here too, after the first: the result is the
-same, only slower. PostgreSQL, a single view, one CPU or a short log (under 50,000 events, where
-starting the second process costs more than it saves): ``Projector.rebuild``, in place.
+same, only slower. PostgreSQL, a single view, one CPU or a short log (under 75,000 events, where
+starting the second process costs more than it saves): ``Projector.rebuild``, in place (for a log
+of up to 100,000 events in one transaction).
 """
 from __future__ import annotations
 
@@ -72,9 +73,13 @@ def split(names: Sequence[str], events: int = 1_000_000) -> tuple[list[str], lis
     return best[1], best[2]
 
 
-# Below this many events one process is quicker: the second one spends about a second starting
-# (a fresh interpreter importing the app) and the swap copies its rows again.
-PARALLEL_FROM_EVENTS = 50_000
+# Below this many events one process is quicker: the second one spends 0.35-0.5 s starting (a
+# fresh interpreter importing the app) and the swap copies its rows again, while one process
+# rebuilds in one transaction (``Projector.ATOMIC_REBUILD_UP_TO``, which must stay above this).
+# Measured on the bench's histories, each way three times in turn (AMD EPYC, slow phase): at 55.6k
+# events one transaction 36.8-37.2k events/s against 29.8-30.1k in two processes; at 89.1k
+# 30.1-31.3k against 31.5-33.0k; at 111.6k 30.6-31.3k against 33.5-34.7k.
+PARALLEL_FROM_EVENTS = 75_000
 
 
 def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None = None,
@@ -82,7 +87,8 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
     """Rebuild the named views (all by default) by replaying the log; return how many
     notifications this process read. On SQLite, with a second CPU and at least ``min_events``
     events, into scratch files on both cores, swapped in at the end (the live views keep their
-    rows meanwhile); otherwise in place (``Projector.rebuild``: emptied, then refilled)."""
+    rows meanwhile); otherwise in place (``Projector.rebuild``: for a short log one transaction,
+    so readers see the old rows until it commits)."""
     from commonroom.platform.bootstrap import is_sqlite
 
     projector: Projector = app.projector

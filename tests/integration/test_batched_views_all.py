@@ -271,6 +271,12 @@ def test_a_rebuild_of_a_short_log_is_one_transaction_that_the_followers_wait_for
     assert order.index("follower") >= batches - 1
 
 
+def test_a_log_too_short_for_two_processes_is_rebuilt_in_one_transaction():
+    # rebuild() leaves a log shorter than PARALLEL_FROM_EVENTS to Projector.rebuild: that must be
+    # the one-transaction path (readers keep the old rows), not the emptied-then-refilled one
+    assert parallel.PARALLEL_FROM_EVENTS <= Projector.ATOMIC_REBUILD_UP_TO
+
+
 def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_in_one_step(sqlite_url, clock,
                                                                                           monkeypatch):
     # given projected views, and a shadow table left by a rebuild killed during its copy
