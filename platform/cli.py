@@ -249,17 +249,40 @@ def events_import(file) -> None:
     click.echo(f"imported {imported} events in {elapsed:.1f}s; read models are up to date")
 
 
-# Threads, not one request per process: a thread waiting on the database lets the others run, and
-# saves made at the same moment share one commit (platform/groupcommit.py). gthread also keeps
-# connections alive between requests. The benchmarks serve with the same options.
-GUNICORN_OPTIONS = ["-k", "gthread", "--threads", "8"]
+def gunicorn_options(threads: int = 1) -> list[str]:
+    """gunicorn's worker class: by default its plain ``sync`` workers, one request at a time per
+    process (``platform/gunicorn_sync.py``: without lingering after each answer); with
+    ``threads`` > 1 its threaded ``gthread`` workers.
+
+    Measured on the bench's 2-core machine (interleaved runs of the same server either way, SQLite
+    10k history; the session of 2026-12-06): sync workers served the sign-up POST at 881-994 req/s
+    against 694-857 with 8 threads, the schedule page at 1,608-1,776 against 1,274-1,547 and the
+    bare endpoint at 3,648-3,964 against 2,708-3,062; on PostgreSQL the schedule page at
+    1,476-1,482 against 741-817 and the sign-up at 417-451 against 372-418. Eight threads in a
+    process spend the difference handing Python's GIL to each other and in gthread's poll loop.
+    What threads still give: saves made by one process at the same moment share one commit (one
+    fsync, ``platform/groupcommit.py``), which matters where an fsync takes milliseconds rather
+    than this machine's 0.1 ms, and kept-alive connections for clients that talk to gunicorn
+    directly. Sync workers, like gunicorn's docs say, want a buffering reverse proxy (nginx) in
+    front of them when clients may be slow (README, "Production")."""
+    return ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", SYNC_WORKER]
+
+
+# gunicorn's sync worker, closing each connection at once when its request was read whole
+SYNC_WORKER = "commonroom.platform.gunicorn_sync.SyncWorker"
+
+
+# What ``commonroom serve --workers N`` runs by default; the benchmarks serve with the same options.
+GUNICORN_OPTIONS = gunicorn_options()
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 @click.option("--workers", default=0, type=int, help="Run under gunicorn with N workers (0: the dev server).")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--threads", default=1, type=click.IntRange(min=1),
+              help="With --workers: N threads per worker (gunicorn's gthread workers; 1: its sync workers).")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app.
 
     With ``--workers N`` (and ``COMMONROOM_FOLLOW`` not set), the read models are kept
@@ -270,7 +293,7 @@ def serve(host: str, port: int, workers: int) -> None:
         import os
 
         # no gunicorn access log: the app logs each request as one JSON line (README, "Logs")
-        gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(workers), *GUNICORN_OPTIONS, "-b", f"{host}:{port}",
+        gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(workers), *gunicorn_options(threads), "-b", f"{host}:{port}",
                     "commonroom.platform.wsgi:app"]
         # on SQLite the projector polls the log every 20 ms, on PostgreSQL LISTEN/NOTIFY wakes it
         if "COMMONROOM_FOLLOW" not in os.environ:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from commonroom.platform.cli import SYNC_WORKER
+
 BIN = Path(sys.executable).parent
 
 
@@ -23,13 +25,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["dev-server", "gunicorn"])
-def test_serve_answers_http_until_stopped(tmp_path, workers):
+@pytest.mark.parametrize("workers,threads", [(0, 1), (2, 1), (2, 4)], ids=["dev-server", "gunicorn", "gunicorn-threads"])
+def test_serve_answers_http_until_stopped(tmp_path, workers, threads):
     port = free_port()
     env = dict(os.environ, COMMONROOM_DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
                COMMONROOM_SECRET_KEY="serve-test")
     with open(tmp_path / "serve.log", "wb") as log:
-        server = subprocess.Popen([str(BIN / "commonroom"), "serve", "--port", str(port), "--workers", str(workers)],
+        server = subprocess.Popen([str(BIN / "commonroom"), "serve", "--port", str(port), "--workers", str(workers),
+                                   "--threads", str(threads)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         status = None
@@ -55,6 +58,8 @@ def test_serve_answers_http_until_stopped(tmp_path, workers):
         assert len(lines) == 1, lines
         entry = json.loads(lines[0])
         assert (entry["path"], entry["status"], entry["msg"]) == ("/no-such-page-serve-probe", 404, "request")
+        # gunicorn's plain workers by default (ours, closing promptly), its threaded ones with --threads
+        assert f"Using worker: {'gthread' if threads > 1 else SYNC_WORKER}" in (tmp_path / "serve.log").read_text()
 
 
 def children(pid: int) -> dict[int, str]:

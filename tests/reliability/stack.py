@@ -58,6 +58,7 @@ class Processes:
 
     def web(self, workers: int = 2) -> str:
         port = free_port()
+        # threaded workers (`commonroom serve --threads 8`): their group commit under these loads
         self.start("web", str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "8",
                    "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2", "commonroom.platform.wsgi:app")
         base = f"http://127.0.0.1:{port}"
