@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from commonroom.domain.talk import Talk
 from commonroom.platform.bootstrap import bootstrap
+from commonroom.platform.cli import gunicorn_options
 from commonroom.platform.services import SYSTEM_ACTOR
 from commonroom.projections.base import Base
 
@@ -59,7 +60,7 @@ class Processes:
     def web(self, workers: int = 2) -> str:
         port = free_port()
         # threaded workers (`commonroom serve --threads 8`): their group commit under these loads
-        self.start("web", str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "8",
+        self.start("web", str(BIN / "gunicorn"), "-w", str(workers), *gunicorn_options(threads=8),
                    "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2", "commonroom.platform.wsgi:app")
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: http("GET", f"{base}/healthz")[0] == 200, 30, "web server to start")
