@@ -254,26 +254,15 @@ def gunicorn_options(threads: int = 1) -> list[str]:
     process (``platform/gunicorn_sync.py``: without lingering after each answer); with
     ``threads`` > 1 its threaded ``gthread`` workers.
 
-    Measured on the bench's 2-core machine (interleaved runs of the same server either way, SQLite
-    10k history; the session of 2026-12-06): sync workers served the sign-up POST at 881-994 req/s
-    against 694-857 with 8 threads, the schedule page at 1,608-1,776 against 1,274-1,547 and the
-    bare endpoint at 3,648-3,964 against 2,708-3,062; on PostgreSQL the schedule page at
-    1,476-1,482 against 741-817 and the sign-up at 417-451 against 372-418. Eight threads in a
-    process spend the difference handing Python's GIL to each other and in gthread's poll loop.
-    What threads still give: saves made by one process at the same moment share one commit (one
-    fsync, ``platform/groupcommit.py``), which matters where an fsync takes milliseconds rather
-    than this machine's 0.1 ms, and kept-alive connections for clients that talk to gunicorn
-    directly. Sync workers, like gunicorn's docs say, want a buffering reverse proxy (nginx) in
-    front of them when clients may be slow (README, "Production")."""
+    Sync workers were faster for every page on the bench's 2-core machine (threads in one process
+    hand Python's GIL to each other); threads still pay for group commit on a slow-fsync disk and
+    for kept-alive connections. Figures and trade-offs: README ("Command line") and
+    docs/benchmarks.md; the benchmarks serve with these options."""
     return ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", SYNC_WORKER]
 
 
 # gunicorn's sync worker, closing each connection at once when its request was read whole
 SYNC_WORKER = "commonroom.platform.gunicorn_sync.SyncWorker"
-
-
-# What ``commonroom serve --workers N`` runs by default; the benchmarks serve with the same options.
-GUNICORN_OPTIONS = gunicorn_options()
 
 
 @main.command("serve")

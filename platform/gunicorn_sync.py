@@ -38,7 +38,6 @@ class SyncWorker(sync.SyncWorker):
         super().init_process()
 
     def handle_request(self, listener: Any, req: Any, client: Any, addr: Any) -> None:
-        self.read_whole = False
         try:
             super().handle_request(listener, req, client, addr)
         finally:

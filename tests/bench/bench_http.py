@@ -23,7 +23,7 @@ from uuid import UUID
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
-from commonroom.platform.cli import GUNICORN_OPTIONS
+from commonroom.platform.cli import gunicorn_options
 
 BENCH_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "commonroom-bench-secret"
@@ -63,7 +63,7 @@ class Server:
     that worker did the projecting on top of its requests and set the pace: 0.8 of a core busy
     against 0.65 for the other, the machine 20% idle, sign-ups ~15% slower.)"""
 
-    def __init__(self, database_url: str, workers: int = 2) -> None:
+    def __init__(self, database_url: str, workers: int = 2, threads: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, COMMONROOM_DATABASE_URL=database_url, COMMONROOM_SECRET_KEY=SECRET_KEY,
@@ -73,7 +73,7 @@ class Server:
             [str(Path(sys.executable).with_name("commonroom")), "projections", "run"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), *GUNICORN_OPTIONS, "-b", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), *gunicorn_options(threads), "-b", f"127.0.0.1:{self.port}",
              "--pythonpath", str(BENCH_DIR), "--backlog", "2048", "wsgi_bench:app"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60

@@ -1,6 +1,6 @@
 """The sign-up POST alone, with where the CPU went: for trying a change to the write path quickly.
 
-    .venv/bin/python tests/bench/signup_probe.py [--runs 3] [--mode signup|session]
+    .venv/bin/python tests/bench/signup_probe.py [--runs 3] [--mode signup|session] [--threads N]
 
 A fresh 10k history (``bench_history.generate``) in a temporary directory, the bench's server
 (gunicorn -w 2 beside a projection worker), then wrk runs of fresh sign-ups (or the same POSTs to
@@ -48,6 +48,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--mode", choices=("signup", "session"), default="signup")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per web worker, as `commonroom serve --threads` (1: the sync workers)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/probe.sqlite3"
@@ -56,7 +58,7 @@ def main() -> int:
         app.close()
         # wrk (installed with apt-get when missing, as make bench does), else the Python load generator
         run_load = bench_http.run_load(bench_http.load_generator())
-        server = bench_http.Server(url)
+        server = bench_http.Server(url, threads=args.threads)
         try:
             route = server.route("/sign-up", "POST")
             pids = {**{f"web {pid}": pid for pid in server.worker_pids()}, "projector": server.projector.pid}
