@@ -6,27 +6,19 @@ import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from commonroom.platform.directory import DirectoryService
+from commonroom.platform.engines import is_sqlite, make_engine, views_url  # noqa: F401 - (and for importers)
 from commonroom.platform.eventstore import EventStore
-from commonroom.platform.sqlitefiles import use_wal
 from commonroom.platform.services import (
     Clock, CommandStats, KeyedLocks, PeopleService, ProgrammeService, TalkService,
 )
 from commonroom.platform.throttle import LoginThrottle
 from commonroom.platform.trading import MentoringService, TradeService
-from commonroom.projections.attendance import AttendanceView
-from commonroom.projections.expertise import ExpertiseView
-from commonroom.projections.graph import GraphView
-from commonroom.projections.notifications import NotificationsView
-from commonroom.projections.people import PeopleView
+from commonroom.projections.catalog import all_views
 from commonroom.projections.runner import Projector
-from commonroom.projections.schedule import ScheduleView
-from commonroom.projections.mentoring import MentoringView
-from commonroom.projections.trades import TradesView
 
 log = logging.getLogger(__name__)
 DEFAULT_DATABASE_URL = "sqlite:///instance/commonroom.sqlite3"
@@ -44,81 +36,6 @@ def settings_from_env() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("COMMONROOM_SECURE_COOKIES", "0") == "1",
         "PROXY_HOPS": os.environ.get("COMMONROOM_PROXY_HOPS", "0"),
     }
-
-
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
-
-
-def views_url(database_url: str) -> str:
-    """Where the read models live. On PostgreSQL: the events' database. On SQLite: a file of their
-    own beside the events' (``x.sqlite3`` -> ``x.views.sqlite3``). SQLite has one writer per
-    file; sharing it, every projection batch held up every event save behind it. The views are
-    derived data: delete their file and a rebuild (``commonroom projections rebuild``, or simply
-    starting the app) makes them again from the events, exactly once (rows and tracking share the
-    views' file and commit together)."""
-    if not is_sqlite(database_url):
-        return database_url
-    prefix, path = database_url.split("://", 1)
-    if path in ("", "/", "/:memory:"):
-        raise ValueError("SQLite needs a file (sqlite:///path/to/commonroom.sqlite3), not memory")
-    file = Path(path[1:])
-    return f"{prefix}:///{file.with_name(file.stem + '.views' + (file.suffix or '.sqlite3'))}"
-
-
-def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
-    """SQLAlchemy engine on the same database as the events.
-
-    On SQLite, ``immediate`` engines start write transactions with BEGIN IMMEDIATE, so a
-    projection batch takes the database's write lock before it reads its tracking position.
-    """
-    if is_sqlite(url):
-        path = url.split("://", 1)[1][1:]
-        use_wal(path)  # once per file, before the connections below ask for it (see sqlitefiles)
-        engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False})
-
-        @sa.event.listens_for(engine, "connect")
-        def _connect(dbapi_connection, _record) -> None:
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # Events are written by eventsourcing's own connections with synchronous=FULL: an
-            # acknowledged event survives a power cut. Read models are derived: their rows and
-            # tracking commit together, so losing the last few projection commits in a power cut
-            # only means replaying those events. NORMAL skips the fsync at each projection commit.
-            cursor.execute("PRAGMA synchronous=NORMAL" if immediate else "PRAGMA synchronous=FULL")
-            # Debian builds SQLite with SECURE_DELETE: every page a delete frees is overwritten
-            # with zeros, one more page write each (dropping a rebuild's swapped-out talk_versions
-            # at 1.12M events: 2.0 s against 0.6 s). FAST still zeroes deleted rows inside the
-            # pages it writes anyway. The read models hold nothing the event store does not keep
-            # forever, so overwriting freed pages protected nothing.
-            cursor.execute("PRAGMA secure_delete=FAST")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @sa.event.listens_for(engine, "begin")
-        def _begin(connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-        return engine
-    if url.startswith(("postgresql", "postgres")):
-        rest = url.split("://", 1)[1]
-        # Small pools: a gunicorn worker serves a handful of requests at once, and PostgreSQL's
-        # default max_connections (100) is shared by every web worker and projection worker.
-        size, overflow = (2, 4) if immediate else (4, 8)
-        engine = sa.create_engine(f"postgresql+psycopg://{rest}", pool_size=size, max_overflow=overflow,
-                                  pool_pre_ping=True, pool_timeout=10)
-        if immediate:
-            # Same reasoning as SQLite's synchronous=NORMAL above: projection commits need to be
-            # atomic (rows + tracking), not durable; events keep synchronous_commit on.
-            @sa.event.listens_for(engine, "connect")
-            def _connect(dbapi_connection, _record) -> None:
-                with dbapi_connection.cursor() as cursor:
-                    cursor.execute("SET synchronous_commit = off")
-                dbapi_connection.commit()
-
-        return engine
-    raise ValueError(f"unsupported database URL {url!r}")
 
 
 @dataclass
@@ -200,12 +117,6 @@ def schema_lock(database_url: str):
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
-
-
-def all_views() -> list:
-    """A fresh instance of every read model, in the order they are applied."""
-    return [PeopleView(), ScheduleView(), AttendanceView(), NotificationsView(), TradesView(), MentoringView(),
-            ExpertiseView(), GraphView()]
 
 
 def bootstrap(database_url: str = DEFAULT_DATABASE_URL, *, clock: Clock | None = None,

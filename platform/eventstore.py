@@ -330,6 +330,7 @@ class EventStore(Application):
             use_wal(env["SQLITE_DBNAME"], float(env.get("SQLITE_LOCK_TIMEOUT", 5)))
         super().__init__(env=env)
         self.write_lock = write_lock
+        self._sqlite_path = env.get("SQLITE_DBNAME", "")
         # Beside the write lock: on SQLite every writer is on this machine and notes what it wrote.
         self.versions = VersionBoard(f"{env['SQLITE_DBNAME']}.versions") if self.write_lock is not None else None
         # On SQLite a group is written by one statement on a connection of its own (see sqlitewriter).
@@ -363,6 +364,33 @@ class EventStore(Application):
                     for n in self.recorder.select_notifications(start=start, limit=limit)]
         with self.recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(self._select_sql, (start, limit))
+            rows = cursor.fetchall()
+        decode, convert = self.mapper.decode, self.recorder.convert_originator_id
+        return [(row[0], decode(row[3], row[4], convert(row[1]), row[2])) for row in rows]
+
+    @property
+    def reads_sqlite_rows(self) -> bool:
+        """True on SQLite with the plain JSON mapper: ``read_events`` reads the log's rows itself,
+        and ``read_events_leaving_out`` can."""
+        return self._select_sql is not None
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file of the log."""
+        return self._sqlite_path
+
+    def read_events_leaving_out(self, start: int, limit: int, upto: int, topics: Sequence[str]
+                                ) -> list[tuple[int, Any]] | None:
+        """``read_events`` up to notification ``upto``, without the events of ``topics`` (a
+        replay whose views take those from the log in SQL: ``projections.sqlreplay``); ``None``
+        where the store cannot read that way (not SQLite, or another mapper)."""
+        if self._select_sql is None:
+            return None
+        sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.recorder.events_table_name} "
+               f"WHERE rowid>=? AND rowid<=? AND topic NOT IN ({', '.join('?' for _ in topics) or 'NULL'}) "
+               "ORDER BY rowid LIMIT ?")
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(sql, (start, upto, *topics, limit))
             rows = cursor.fetchall()
         decode, convert = self.mapper.decode, self.recorder.convert_originator_id
         return [(row[0], decode(row[3], row[4], convert(row[1]), row[2])) for row in rows]

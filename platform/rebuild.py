@@ -24,41 +24,55 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from commonroom.projections import sqlreplay
 from commonroom.projections.base import Tracking
 from commonroom.projections.runner import Progress, Projector
 
 log = logging.getLogger(__name__)
 
-# What each view costs a replay, in microseconds an event beyond reading and decoding the log,
-# and what copying its tables into the views file with their indexes costs afterwards, in seconds
-# a million events. Measured on the bench's 138k-event history, one view at a time into a scratch
-# file, two alternating rounds (session of 2026-12-05, a fast phase of this machine: reading and
-# decoding 4.6 us an event; in a slow one everything here takes ~1.4 times as long). Attendance
-# and notifications replay through their Replayers, expertise's seat changes through its partial
-# one. The copies: timed statement by statement, view by view, from a scratch file of every view.
-# The second interpreter's start, in seconds: importing the app. Only used to split the views into
-# two groups that finish together; all scale with the machine. With these, 1.12M events: both
-# processes done at 16.3 s (timed phase by phase).
-COST = {"expertise": 4.3, "attendance": 4.9, "notifications": 1.9, "schedule": 1.2, "graph": 0.4,
-        "people": 0.9, "mentoring": 0.1, "trades": 0.1}
+# What each view costs a replay, in microseconds an event beyond reading and decoding the log's
+# other events, and what copying its tables into the views file with their indexes costs
+# afterwards, in seconds a million events. The views that handle the talks' seat events take them
+# from the log in SQL (``projections.sqlreplay``): those costs are their SQL's, and a process with
+# any of them also pays once for taking the seat events out of the log (``SEATS_COST``). Measured
+# on the bench's 111.6k-event history, one view at a time into a scratch file, the fastest of
+# three, less a replay of the mentoring view alone (setting up, reading and decoding what is not a
+# seat event: 1.4 us an event; session of 2026-12-06). The copies: timed statement by statement,
+# view by view, from a scratch file of every view (2026-12-05). The second interpreter's start,
+# in seconds: importing what it needs (``platform.engines``, the event store, the views), 0.45-0.9
+# s on this machine. Only used to split the views into two groups that finish together; all
+# scale with the machine.
+COST = {"attendance": 4.7, "expertise": 3.1, "notifications": 3.2, "schedule": 0.5, "people": 0.7, "graph": 0.45,
+        "mentoring": 0.05, "trades": 0.1}
+SEATS_COST = 1.2
 COPY_COST = {"expertise": 0.48, "attendance": 0.83, "notifications": 0.42, "graph": 0.14, "people": 0.05}
-CHILD_START_SECONDS = 0.35
+CHILD_START_SECONDS = 0.6
+
+
+def group_seconds(group: Sequence[str], events: int, seat_views: Set[str] = frozenset(), start: float = 0.0
+                  ) -> float:
+    """How long a process takes to replay and copy ``group`` over ``events`` events, by the costs
+    above (``seat_views``: the views that take the seat events in SQL)."""
+    shared = SEATS_COST if seat_views & set(group) else 0.0
+    return start + (shared + sum(COST.get(n, 1) + COPY_COST.get(n, 0) for n in group)) * events / 1e6
+
 
 # The second process's command line (its arguments follow).
 CHILD = [sys.executable, "-m", "commonroom.platform.rebuild"]
 
 
-def split(names: Sequence[str], events: int = 1_000_000) -> tuple[list[str], list[str]]:
+def split(names: Sequence[str], events: int = 1_000_000, seat_views: Set[str] = frozenset()
+          ) -> tuple[list[str], list[str]]:
     """Two groups that take about as long over ``events`` events (each replays its views and
     copies their tables into the views file), the second one counting its interpreter's start:
     of every way to split the views (2^8 for eight), the one whose slower group is quickest."""
     def seconds(group: Sequence[str], start: float) -> float:
-        return start + sum(COST.get(n, 1) + COPY_COST.get(n, 0) for n in group) * events / 1e6
+        return group_seconds(group, events, seat_views, start)
 
     ordered = sorted(names)
     best: tuple[float, list[str], list[str]] | None = None
@@ -89,7 +103,7 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
     events, into scratch files on both cores, swapped in at the end (the live views keep their
     rows meanwhile); otherwise in place (``Projector.rebuild``: for a short log one transaction,
     so readers see the old rows until it commits)."""
-    from commonroom.platform.bootstrap import is_sqlite
+    from commonroom.platform.engines import is_sqlite
 
     projector: Projector = app.projector
     chosen = list(names) if names else [v.name for v in projector.views]
@@ -97,7 +111,8 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
     if (processes < 2 or len(chosen) < 2 or not is_sqlite(app.database_url)
             or projector.head() < min_events):
         return projector.rebuild(chosen, progress=progress)
-    here, there = split(chosen, projector.head())
+    seat_views = {name for name in chosen if projector.view(name).sql_replayer() is not None}
+    here, there = split(chosen, projector.head(), seat_views)
     scratches = [_scratch_path(projector, part) for part in ("here", "there")]
     _remove(*scratches)
     owner = os.getpid()  # names the shadow tables of both processes
@@ -162,12 +177,16 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
     """Rebuild ``names`` from the events of ``database_url`` into the empty file ``scratch``;
     return how many notifications were read. ``store``: this process's own event store (the
     second process opens one); ``rows_held``: see ``hold_rows`` (by default, for two processes)."""
-    from commonroom.platform.bootstrap import all_views, make_engine
+    from commonroom.platform.engines import make_engine
+    from commonroom.projections.catalog import all_views
     from commonroom.platform.eventstore import EventStore
 
     own_store = store is None
     store = EventStore(database_url) if own_store else store
-    engine = make_engine(f"sqlite:///{scratch}", immediate=True)
+    # (deferred transactions: BEGIN IMMEDIATE would take the write lock of the ATTACHed log too)
+    engine = make_engine(f"sqlite:///{scratch}")
+    log = sqlreplay.Log("log", store.recorder.events_table_name, store.read_events_leaving_out) \
+        if store.reads_sqlite_rows else None
 
     @sa.event.listens_for(engine, "connect")
     def _scratch(dbapi_connection, _record) -> None:
@@ -177,6 +196,8 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
         cursor.execute("PRAGMA journal_mode=OFF")
         cursor.execute("PRAGMA synchronous=OFF")
         cursor.close()
+        if log is not None:  # the log beside it, for the seat events' rows (Projector.replay)
+            sqlreplay.prepare(dbapi_connection, store.sqlite_path, log.schema)
     try:
         views = [view for view in all_views() if view.name in set(names)]
         projector = Projector(engine, store.recorder, store.mapper, views, read_events=store.read_events)
@@ -189,7 +210,7 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
             for table in tables:
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
-        return projector.replay(progress=progress, indexes=make_indexes,
+        return projector.replay(progress=progress, indexes=make_indexes, log=log,
                                 hold_rows=rows_held if rows_held is not None else hold_rows())
     finally:
         engine.dispose()
@@ -367,7 +388,8 @@ def _in_a_transaction(cursor, statements: Sequence[str]) -> None:
 def _second_process(database_url: str, scratch: str, names: Sequence[str], owner: int) -> None:
     """Rebuild ``names`` into ``scratch`` and copy them into shadow tables of the views file,
     named for the rebuild of process ``owner``, which swaps them in."""
-    from commonroom.platform.bootstrap import all_views, make_engine, views_url
+    from commonroom.platform.engines import make_engine, views_url
+    from commonroom.projections.catalog import all_views
 
     rebuild_into(database_url, scratch, names)
     engine = make_engine(views_url(database_url), immediate=True)

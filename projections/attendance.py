@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
+from commonroom.projections import sqlreplay
 from commonroom.projections.base import Base, Projection, Replayer, Rows, UTCDateTime, str_id
 
 
@@ -44,6 +45,9 @@ class AttendanceView(Projection):
 
     def replayer(self) -> Replayer | None:
         return _AttendanceReplayer().for_view(self)
+
+    def sql_replayer(self) -> Replayer | None:
+        return _AttendanceSql().for_view(self)
 
     @singledispatchmethod
     def handle(self, event: object, rows: Rows) -> None:
@@ -173,3 +177,37 @@ class _AttendanceReplayer(Replayer):
     def _feedback(self, e) -> None:
         row = self._row(e)
         row[_RATING], row[_COMMENT] = e.rating, e.comment
+
+
+class _AttendanceSql(sqlreplay.SqlReplayer):
+    """``AttendanceView``'s rows made in SQL from the log's seat, attendance and feedback events
+    (``projections.sqlreplay``): per talk and peer, the status of its last seat event, the
+    waitlisted ranked by when they joined the waitlist (the handlers' positions: each joins at the
+    end, and everyone behind one who leaves moves up), the last attendance and feedback recorded,
+    the time of the last sign-up and of the last change. Tested against live processing."""
+
+    sql_kinds = tuple(sqlreplay.KIND)
+
+    def sql(self, conn, log, upto) -> None:
+        seats = sqlreplay.seats(conn, log, upto)
+        # each "last" is the maximum of the event's version (10 digits) followed by its value
+        conn.exec_driver_sql(f"""
+            INSERT INTO {SignUpRow.__tablename__}
+                (talk_id, peer_id, status, position, attended, rating, comment, signed_up_at, updated_at)
+            SELECT {sqlreplay.id_text('talk_hex')}, {sqlreplay.id_text('peer_hex')},
+                CASE status WHEN 2 THEN 'waitlisted' WHEN 4 THEN 'cancelled' ELSE 'confirmed' END,
+                CASE WHEN status = 2 THEN row_number() OVER (PARTITION BY talk_hex, status = 2 ORDER BY waited) END,
+                attended,
+                CAST(substr(feedback, 1, instr(feedback, char(31)) - 1) AS INTEGER),
+                coalesce(substr(feedback, instr(feedback, char(31)) + 1), ''),
+                {sqlreplay.stamp_sql('signed', to_utc=True)}, {sqlreplay.stamp_sql('updated', to_utc=True)}
+            FROM (SELECT talk_hex, peer_hex,
+                    {sqlreplay.LAST_STATUS} AS status,
+                    max(CASE WHEN kind = 2 THEN version END) AS waited,
+                    max(CASE WHEN kind = 5 THEN version * 2 + attended END) % 2 AS attended,
+                    substr(max(CASE WHEN kind = 6 THEN (version + 1000000000) || char(31) || rating
+                                                       || char(31) || comment END), 12) AS feedback,
+                    substr(max(CASE WHEN kind <= 2 THEN (version + 1000000000) || ts END), 11) AS signed,
+                    substr(max((version + 1000000000) || ts), 11) AS updated
+                  FROM {seats} GROUP BY talk_hex, peer_hex)
+            ORDER BY talk_hex, peer_hex""")

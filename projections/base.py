@@ -115,6 +115,11 @@ class Projection:
         of its own (see there)."""
         return None
 
+    def sql_replayer(self) -> "Replayer | None":
+        """How a replay that reads the log in SQL (``projections.sqlreplay``) builds this view's
+        rows from the seat events: ``None`` for a view that does not handle them."""
+        return None
+
 
 class Replayer:
     """A view's rows built by a replay from zero without its handlers: the same rows, by a path

@@ -36,6 +36,7 @@ from commonroom.domain.skills import (
 )
 from commonroom.domain.talk import Talk
 from commonroom.domain.trade import Trade, session_source_id
+from commonroom.projections import sqlreplay
 from commonroom.projections.base import Base, Projection, Replayer, Rows, str_id
 from commonroom.projections.graph import close, effective_time, on_day, restart_ids, utc
 
@@ -195,7 +196,7 @@ def _skills_named(events) -> set[str]:
 
 
 # A talk's events that change only its seats (``talk_seat_changes``), not its version.
-SEATS = (Talk.SignedUp, Talk.Waitlisted, Talk.Promoted, Talk.SignUpCancelled)
+SEATS = sqlreplay.SEATS
 
 
 def seat_change(e) -> tuple[int, int]:
@@ -245,6 +246,9 @@ class ExpertiseView(Projection):
 
     def replayer(self) -> Replayer | None:
         return _SeatChangesReplayer().for_view(self)
+
+    def sql_replayer(self) -> Replayer | None:
+        return _SeatChangesSql().for_view(self)
 
     @singledispatchmethod
     def handle(self, event: object, rows: Rows) -> None:
@@ -479,3 +483,20 @@ class _SeatChangesReplayer(Replayer):
         rows = (row for talk in sorted(self.talks) for row in self.talks[talk])
         return [(SeatChangeRow, self.in_column_order(
             SeatChangeRow, ("talk_id", "version", "recorded_at", "confirmed", "waitlisted"), rows))]
+
+
+class _SeatChangesSql(sqlreplay.SqlReplayer):
+    """The seat changes made in SQL from the log's seat events (``projections.sqlreplay``), one
+    row an event as ``seat_change`` says; the view's handlers take its other events. Tested
+    against live processing."""
+
+    partial = True
+    sql_kinds = sqlreplay.SEATS
+
+    def sql(self, conn, log, upto) -> None:
+        seats = sqlreplay.seats(conn, log, upto)
+        conn.exec_driver_sql(f"""
+            INSERT INTO {SeatChangeRow.__tablename__} (talk_id, version, recorded_at, confirmed, waitlisted)
+            SELECT {sqlreplay.id_text('talk_hex')}, version, {sqlreplay.stamp_sql('ts', to_utc=False)},
+                {sqlreplay.CONFIRMED_CHANGE}, {sqlreplay.WAITLISTED_CHANGE}
+            FROM {seats} WHERE kind <= 4 ORDER BY talk_hex, version""")

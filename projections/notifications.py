@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
+from commonroom.projections import sqlreplay
 from commonroom.projections.base import Base, Projection, Replayer, Rows, UTCDateTime, str_id
 
 
@@ -94,6 +95,9 @@ class NotificationsView(Projection):
     def replayer(self) -> Replayer | None:
         return _NotificationsReplayer().for_view(self)
 
+    def sql_replayer(self) -> Replayer | None:
+        return _NotificationsSql().for_view(self)
+
     @staticmethod
     def _audience(rows: Rows, e, confirmed_only: bool = False) -> list[str]:
         return sorted(row.peer_id for row in rows.group(AudienceRow, str_id(e.originator_id))
@@ -112,16 +116,22 @@ def told(e, title: str | None) -> tuple[str, str]:
     """The kind of notification ``e`` makes and its message, for the talk's title (``None``: not
     known). Written with f-strings: a cancel's reason used to go into a ``str.format`` template,
     so a reason with a brace in it raised there and stopped the view at that event."""
-    title = title if title is not None else "a talk"
     if isinstance(e, Talk.Promoted):
-        kind, message = "promoted", f"A seat came free: you moved up from the waitlist for “{title}”. See you there!"
-    elif isinstance(e, Talk.Rescheduled):
+        return promoted(title)
+    title = title if title is not None else "a talk"
+    if isinstance(e, Talk.Rescheduled):
         kind, message = "moved", f"“{title}” moved to {e.starts_at:%a %d %b %Y, %H:%M}. Your place is kept."
     elif isinstance(e, Talk.Cancelled):
         kind, message = "cancelled", f"“{title}” has been cancelled." + (f" Reason: {e.reason}" if e.reason else "")
     else:
         kind, message = "reminder", f"Reminder: “{title}” is tomorrow at lunchtime."
     return kind, message[:400]
+
+
+def promoted(title: str | None) -> tuple[str, str]:
+    """``told`` for a promotion (its message names only the talk)."""
+    title = title if title is not None else "a talk"
+    return "promoted", f"A seat came free: you moved up from the waitlist for “{title}”. See you there!"[:400]
 
 
 def notification_id(e, peer_id: str) -> str:
@@ -181,3 +191,82 @@ class _NotificationsReplayer(Replayer):
         kind, message = told(e, self.titles.get(talk))
         for peer_id in peer_ids:
             self.notifications.append((notification_id(e, peer_id), peer_id, talk, kind, message, e.timestamp))
+
+
+class _NotificationsSql(sqlreplay.SqlReplayer):
+    """``NotificationsView``'s rows for a replay that takes the seat events from the log in SQL
+    (``projections.sqlreplay``): the titles from the talks' events here, as the replayer above
+    keeps them (and each title's version, to name the talk in a promotion as it was then); each
+    move, cancel and reminder kept until the end, when SQL sends it to the talk's audience as of
+    its version (those whose last seat event before it was not a cancel; a reminder only to the
+    confirmed). The audience left at the end and the promotions' notifications from the seat
+    events. Messages come from ``told``. Tested against live processing."""
+
+    sql_kinds = sqlreplay.SEATS
+
+    def __init__(self) -> None:
+        self.titles: dict[str, str] = {}
+        self.versions: list[tuple[str, int, str]] = []  # (talk hex, version, its promotions' message)
+        self.told: list[tuple] = []  # (talk hex, version, talk id, kind, message, created_at, confirmed only)
+        super().__init__({Talk.Proposed: self._title, Talk.Revised: self._title, Talk.Rescheduled: self._to_audience,
+                          Talk.Cancelled: self._to_audience, Talk.Reminded: self._reminded})
+
+    def tables(self):
+        return [(TalkTitleRow, self.in_column_order(TalkTitleRow, ("talk_id", "title"), self.titles.items()))]
+
+    def _title(self, e) -> None:
+        self.titles[str_id(e.originator_id)] = e.title
+        self.versions.append((e.originator_id.hex, e.originator_version, promoted(e.title)[1]))
+
+    def _to_audience(self, e, confirmed_only: bool = False) -> None:
+        talk = str_id(e.originator_id)
+        kind, message = told(e, self.titles.get(talk))
+        self.told.append((e.originator_id.hex, e.originator_version, talk, kind, message,
+                          sqlreplay.stamp(e.timestamp, to_utc=True), confirmed_only))
+
+    def _reminded(self, e) -> None:
+        self._to_audience(e, confirmed_only=True)
+
+    def sql(self, conn, log, upto) -> None:
+        seats = sqlreplay.seats(conn, log, upto)
+        talk, peer = sqlreplay.id_text("talk_hex"), sqlreplay.id_text("peer_hex")
+        conn.exec_driver_sql(f"""
+            INSERT INTO {AudienceRow.__tablename__} (talk_id, peer_id, confirmed)
+            SELECT {talk}, {peer}, status != 2 FROM (
+                SELECT talk_hex, peer_hex, {sqlreplay.LAST_STATUS} AS status FROM {seats}
+                WHERE kind <= 4 GROUP BY talk_hex, peer_hex)
+            WHERE status != 4 ORDER BY talk_hex, peer_hex""")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS temp.cr_titles")
+        conn.exec_driver_sql("CREATE TEMP TABLE cr_titles (talk_hex TEXT, version INTEGER, message TEXT, "
+                             "PRIMARY KEY (talk_hex, version))")
+        if self.versions:
+            conn.exec_driver_sql("INSERT INTO temp.cr_titles VALUES (?, ?, ?)", self.versions)  # (many rows)
+        conn.exec_driver_sql(f"""
+            INSERT INTO {NotificationRow.__tablename__} (id, peer_id, talk_id, kind, message, created_at)
+            SELECT talk || ':' || version || ':' || peer, peer, talk, ?,
+                coalesce((SELECT t.message FROM temp.cr_titles t WHERE t.talk_hex = p.talk_hex AND t.version < p.version
+                          ORDER BY t.version DESC LIMIT 1), ?),
+                created
+            FROM (SELECT talk_hex, version, {talk} AS talk, {peer} AS peer,
+                    {sqlreplay.stamp_sql('ts', to_utc=True)} AS created FROM {seats} WHERE kind = 3) AS p""",
+                             promoted(None))
+        if self.told:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS temp.cr_told")
+            conn.exec_driver_sql("CREATE TEMP TABLE cr_told (talk_hex TEXT, version INTEGER, talk_id TEXT, kind TEXT, "
+                                 "message TEXT, created_at TEXT, confirmed_only INTEGER)")
+            conn.exec_driver_sql("INSERT INTO temp.cr_told VALUES (?, ?, ?, ?, ?, ?, ?)", self.told)
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS temp.cr_seats_by_talk ON {seats.split('.')[-1]} "
+                                 "(talk_hex, version)")
+            conn.exec_driver_sql(f"""
+                INSERT INTO {NotificationRow.__tablename__} (id, peer_id, talk_id, kind, message, created_at)
+                SELECT t.talk_id || ':' || t.version || ':' || {sqlreplay.id_text('a.peer_hex')},
+                    {sqlreplay.id_text('a.peer_hex')}, t.talk_id, t.kind, t.message, t.created_at
+                FROM temp.cr_told t JOIN (
+                    SELECT t2.talk_hex, t2.version AS told, s.peer_hex,
+                        max(s.version * 8 + s.kind) % 8 AS status
+                    FROM temp.cr_told t2 JOIN {seats} s
+                        ON s.talk_hex = t2.talk_hex AND s.version < t2.version AND s.kind <= 4
+                    GROUP BY t2.talk_hex, t2.version, s.peer_hex) a ON a.talk_hex = t.talk_hex AND a.told = t.version
+                WHERE a.status != 4 AND (t.confirmed_only = 0 OR a.status IN (1, 3))""")
+            conn.exec_driver_sql("DROP TABLE temp.cr_told")
+        conn.exec_driver_sql("DROP TABLE temp.cr_titles")

@@ -32,6 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from commonroom.projections import sqlreplay
 from commonroom.projections.base import (
     Base, Projection, Replayer, Rows, Runnable, Tracking, one_of, remembering_datetimes, write_rows,
 )
@@ -362,7 +363,7 @@ class Projector:
         return self.catch_up(progress=progress, batch_size=self.rebuild_batch_size)
 
     def replay(self, progress: Progress | None = None, hold_rows: int = 250_000, indexes: Callable | None = None,
-               names: Sequence[str] | None = None, atomic: bool = False) -> int:
+               names: Sequence[str] | None = None, atomic: bool = False, log: sqlreplay.Log | None = None) -> int:
         """Empty the named views (every view by default) and replay the whole log into them;
         return how many notifications were read. Either for views nobody else reads or writes
         meanwhile (a rebuild's scratch file, ``platform.rebuild``), or ``atomic``: everything in
@@ -383,7 +384,13 @@ class Projector:
 
         ``indexes(connection)``: called once after the first rows are written, if more are to come,
         in their transaction (a scratch file is made without its tables' indexes, which only later
-        segments' reads need: one sort per index instead of an insert into it per row)."""
+        segments' reads need: one sort per index instead of an insert into it per row).
+
+        ``log``: the event log, readable on this engine's connections in SQL (a scratch file with
+        the log ATTACHed, ``platform.rebuild``). When every view here that handles the seat events
+        has a ``SqlReplayer`` (``Projection.sql_replayer``), the replay reads the log up to its
+        head as the replay began without those events, and those replayers make their rows from
+        them in SQL at the end (``projections.sqlreplay``)."""
         views = [self.view(n) for n in names] if names else self.views
         names = [v.name for v in views]
         for view in views:
@@ -408,6 +415,12 @@ class Projector:
             # (a partial replayer takes some of its view's events, the handlers the rest: that
             # view's position, like a replayer's, moves only at the end)
             replayer_of = {view: view.replayer() for view in views}
+            read_events, upto, by_sql = self.read_events, None, self._sql_replayers(views, log)
+            if by_sql is not None:  # the seat events: in SQL, or for no view here
+                upto = self.head()
+                left_out = sqlreplay.topics(sqlreplay.SEATS)
+                read_events = lambda start, limit: log.read_events(start, limit, upto, left_out)  # noqa: E731
+                replayer_of.update(by_sql)
             replayers = [replayer for replayer in replayer_of.values() if replayer is not None]
             handled = [view for view, replayer in replayer_of.items() if replayer is None or replayer.partial]
             segmented = [view.name for view in handled if replayer_of[view] is None]
@@ -418,23 +431,27 @@ class Projector:
             finished = False  # the last write_out (replayers' rows, every position) is done
 
             def write_out(more: bool) -> None:
-                nonlocal held, written, finished
+                nonlocal held, written, finished, read
                 for rows in held.values():
                     rows.flush()
                 if not more:
                     for replayer in replayers:
                         for model, built in replayer.tables():
                             write_rows(conn, model, built)
+                    if by_sql is not None:  # after every other row: the schedule's counts go into its talks' rows
+                        for replayer in by_sql.values():
+                            replayer.sql(conn, log, upto)
+                        read += sqlreplay.forget(conn, log, upto)  # (the seat events: read in SQL or left out)
                 moved = segmented if more else names
                 if moved:
-                    self._move(conn, moved, position)
+                    self._move(conn, moved, upto if by_sql is not None and not more else position)
                 if more and not written and indexes is not None:
                     indexes(conn)
                 conn.commit()
                 held, written, finished = {}, True, not more
 
             while True:
-                events = self.read_events(position + 1, self.rebuild_batch_size)
+                events = read_events(position + 1, self.rebuild_batch_size)
                 if not events:
                     break
                 if not conn.in_transaction():
@@ -460,14 +477,34 @@ class Projector:
                     progress(position, self.head())
                 if last:
                     break
-            if read and not finished:  # the log ended on a full batch
+            if (read or by_sql is not None) and not finished:  # the log ended on a full batch (or was all seats)
                 if not conn.in_transaction():
                     conn.begin()
                 write_out(more=False)
             if conn.in_transaction():  # (an empty log: the emptied views)
                 conn.commit()
+            if by_sql is not None:
+                position = upto
             self._reached = position if len(views) == len(self.views) else None
         return read
+
+    def _sql_replayers(self, views: Sequence[Projection], log: sqlreplay.Log | None
+                       ) -> dict[Projection, Replayer] | None:
+        """The ``SqlReplayer`` of every view here that handles a seat event (none: no view here
+        does), when all of them have one and the log can be read that way (``replay``'s ``log``);
+        ``None`` otherwise (the seat events are then decoded as every other event is)."""
+        if log is None or not sqlreplay.usable():
+            return None
+        chosen = {}
+        for view in views:
+            dispatcher = self._dispatcher(view)
+            if dispatcher is not None and all(dispatcher(kind) is None for kind in sqlreplay.SEATS):
+                continue
+            replayer = view.sql_replayer()
+            if replayer is None:
+                return None
+            chosen[view] = replayer
+        return chosen
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
         """Block until every view has reached ``position`` (for workers that do not project inline)."""
