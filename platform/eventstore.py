@@ -380,12 +380,12 @@ class EventStore(Application):
         return self._sqlite_path
 
     def read_events_leaving_out(self, start: int, limit: int, upto: int, topics: Sequence[str]
-                                ) -> list[tuple[int, Any]] | None:
+                                ) -> list[tuple[int, Any]]:
         """``read_events`` up to notification ``upto``, without the events of ``topics`` (a
-        replay whose views take those from the log in SQL: ``projections.sqlreplay``); ``None``
-        where the store cannot read that way (not SQLite, or another mapper)."""
+        replay whose views take those from the log in SQL: ``projections.sqlreplay``). Only
+        where ``reads_sqlite_rows``."""
         if self._select_sql is None:
-            return None
+            raise TypeError("reading the log without some topics needs SQLite and the JSON mapper")
         sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.recorder.events_table_name} "
                f"WHERE rowid>=? AND rowid<=? AND topic NOT IN ({', '.join('?' for _ in topics) or 'NULL'}) "
                "ORDER BY rowid LIMIT ?")

@@ -40,16 +40,16 @@ log = logging.getLogger(__name__)
 # afterwards, in seconds a million events. The views that handle the talks' seat events take them
 # from the log in SQL (``projections.sqlreplay``): those costs are their SQL's, and a process with
 # any of them also pays once for taking the seat events out of the log (``SEATS_COST``). Measured
-# on the bench's 111.6k-event history, one view at a time into a scratch file, the fastest of
-# three, less a replay of the mentoring view alone (setting up, reading and decoding what is not a
-# seat event: 1.4 us an event; session of 2026-12-06). The copies: timed statement by statement,
-# view by view, from a scratch file of every view (2026-12-05). The second interpreter's start,
-# in seconds: importing what it needs (``platform.engines``, the event store, the views), 0.45-0.9
-# s on this machine. Only used to split the views into two groups that finish together; all
-# scale with the machine.
-COST = {"attendance": 4.7, "expertise": 3.1, "notifications": 3.2, "schedule": 0.5, "people": 0.7, "graph": 0.45,
-        "mentoring": 0.05, "trades": 0.1}
-SEATS_COST = 1.2
+# on the bench's 1.12M-event history, one view at a time into a scratch file, less a replay of the
+# mentoring view alone (setting up, reading and decoding what is not a seat event: 1.5 us an
+# event; session of 2026-12-06; at 111.6k events the SQL costs 10-30% less an event, sorting
+# less). The copies: timed statement by statement, view by view, from a scratch file of every
+# view (2026-12-05). The second interpreter's start, in seconds: importing what it needs
+# (``platform.engines``, the event store, the views), 0.45-0.9 s on this machine. Only used to
+# split the views into two groups that finish together; all scale with the machine.
+COST = {"attendance": 5.7, "expertise": 2.8, "notifications": 3.5, "schedule": 1.6, "people": 1.1, "graph": 0.2,
+        "mentoring": 0.05, "trades": 0.05}
+SEATS_COST = 1.3
 COPY_COST = {"expertise": 0.48, "attendance": 0.83, "notifications": 0.42, "graph": 0.14, "people": 0.05}
 CHILD_START_SECONDS = 0.6
 

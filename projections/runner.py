@@ -421,6 +421,7 @@ class Projector:
                 left_out = sqlreplay.topics(sqlreplay.SEATS)
                 read_events = lambda start, limit: log.read_events(start, limit, upto, left_out)  # noqa: E731
                 replayer_of.update(by_sql)
+                progress = sqlreplay.Phases(progress, upto, len(by_sql)) if progress is not None else None
             replayers = [replayer for replayer in replayer_of.values() if replayer is not None]
             handled = [view for view, replayer in replayer_of.items() if replayer is None or replayer.partial]
             segmented = [view.name for view in handled if replayer_of[view] is None]
@@ -439,8 +440,10 @@ class Projector:
                         for model, built in replayer.tables():
                             write_rows(conn, model, built)
                     if by_sql is not None:  # after every other row: the schedule's counts go into its talks' rows
-                        for replayer in by_sql.values():
+                        for done, replayer in enumerate(by_sql.values(), 1):
                             replayer.sql(conn, log, upto)
+                            if progress is not None:
+                                progress.in_sql(done)
                         read += sqlreplay.forget(conn, log, upto)  # (the seat events: read in SQL or left out)
                 moved = segmented if more else names
                 if moved:

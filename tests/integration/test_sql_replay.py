@@ -159,3 +159,17 @@ def test_the_timestamps_made_in_sql_are_those_a_flush_writes(text):
         assert made == _bind_processor(type_, dialect)(value) == sqlreplay.stamp(value, to_utc)
     assert sqlreplay.stamp(value.astimezone(ZoneInfo("Europe/London")), True) == \
         sqlreplay.stamp(value.astimezone(timezone.utc) + timedelta(0), True)
+
+
+def test_a_rebuild_in_sql_reports_progress_through_its_sql_to_the_end(app, clock, tmp_path):
+    # given a history, rebuilt into a scratch file with a progress callback
+    a_random_history(app, clock, 8)
+    head, seen = app.store.max_notification_id(), []
+    scratch = tmp_path / "scratch.sqlite3"
+    parallel.rebuild_into(app.database_url, str(scratch), [v.name for v in app.projector.views],
+                          progress=lambda position, of: seen.append((position, of)), store=app.store)
+    # then the positions only move forward, keep moving while the views' SQL runs (one step for
+    # each of the four views that take seat events), and end at the head
+    positions = [position for position, _ in seen]
+    assert positions == sorted(positions) and positions[-1] == head and {of for _, of in seen} == {head}
+    assert len({p for p in positions if p > head * sqlreplay.Phases.READING}) == 4
