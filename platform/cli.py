@@ -257,8 +257,15 @@ def gunicorn_options(threads: int = 1) -> list[str]:
     Sync workers were faster for every page on the bench's 2-core machine (threads in one process
     hand Python's GIL to each other); threads still pay for group commit on a slow-fsync disk and
     for kept-alive connections. Figures and trade-offs: README ("Command line") and
-    docs/benchmarks.md; the benchmarks serve with these options."""
-    return ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", SYNC_WORKER]
+    docs/benchmarks.md; the benchmarks serve with these options.
+
+    Without gunicorn's control socket (25.1 and later open one at ``~/.gunicorn/gunicorn.ctl``, the
+    same path for every server a user runs: a second server on the machine took the first one's
+    socket over); signals manage the server as before."""
+    import gunicorn
+
+    control = ["--no-control-socket"] if gunicorn.version_info >= (25, 1) else []
+    return [*(["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", SYNC_WORKER]), *control]
 
 
 # gunicorn's sync worker, closing each connection at once when its request was read whole

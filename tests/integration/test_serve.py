@@ -60,6 +60,8 @@ def test_serve_answers_http_until_stopped(tmp_path, workers, threads):
         assert (entry["path"], entry["status"], entry["msg"]) == ("/no-such-page-serve-probe", 404, "request")
         # gunicorn's plain workers by default (ours, closing promptly), its threaded ones with --threads
         assert f"Using worker: {'gthread' if threads > 1 else SYNC_WORKER}" in (tmp_path / "serve.log").read_text()
+        # and no control socket at the one path every gunicorn of this user would share
+        assert "Control socket" not in (tmp_path / "serve.log").read_text()
 
 
 def children(pid: int) -> dict[int, str]:
