@@ -255,8 +255,8 @@ class _NotificationsSql(sqlreplay.SqlReplayer):
             conn.exec_driver_sql("CREATE TEMP TABLE cr_told (talk_hex TEXT, version INTEGER, talk_id TEXT, kind TEXT, "
                                  "message TEXT, created_at TEXT, confirmed_only INTEGER)")
             conn.exec_driver_sql("INSERT INTO temp.cr_told VALUES (?, ?, ?, ?, ?, ?, ?)", self.told)
-            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS temp.cr_seats_by_talk ON {seats.split('.')[-1]} "
-                                 "(talk_hex, version)")
+            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS temp.{sqlreplay.SEATS_TABLE}_by_talk "
+                                 f"ON {sqlreplay.SEATS_TABLE} (talk_hex, version)")
             conn.exec_driver_sql(f"""
                 INSERT INTO {NotificationRow.__tablename__} (id, peer_id, talk_id, kind, message, created_at)
                 SELECT t.talk_id || ':' || t.version || ':' || {sqlreplay.id_text('a.peer_hex')},

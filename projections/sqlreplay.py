@@ -30,11 +30,14 @@ from commonroom.domain.talk import Talk
 from commonroom.projections.base import Replayer
 
 # The seat events (read by SQL, left out of the replay's decoding) and attendance's other two,
-# numbered for the SQL below (1-4 ordered as the seat statuses' keys use them).
+# numbered as ``seats``' kind column holds them (the SQL here and in the views writes the numbers:
+# 1-4 are the seat events, whose number is also a sign-up's status in ``LAST_STATUS``).
 SEATS = (Talk.SignedUp, Talk.Waitlisted, Talk.Promoted, Talk.SignUpCancelled)
-KIND = {Talk.SignedUp: 1, Talk.Waitlisted: 2, Talk.Promoted: 3, Talk.SignUpCancelled: 4,
-        Talk.AttendanceRecorded: 5, Talk.FeedbackGiven: 6}
 SIGNED_UP, WAITLISTED, PROMOTED, CANCELLED, ATTENDED, FEEDBACK = 1, 2, 3, 4, 5, 6
+KIND = {Talk.SignedUp: SIGNED_UP, Talk.Waitlisted: WAITLISTED, Talk.Promoted: PROMOTED,
+        Talk.SignUpCancelled: CANCELLED, Talk.AttendanceRecorded: ATTENDED, Talk.FeedbackGiven: FEEDBACK}
+# The temporary table ``seats`` makes.
+SEATS_TABLE = "cr_seats"
 
 
 # What a seat event does to its talk's (confirmed, waitlisted) counts (``expertise.seat_change``),
@@ -110,15 +113,15 @@ def seats(conn: sa.Connection, log: Log, upto: int) -> str:
     """The log's seat and attendance events up to notification ``upto`` as a temporary table (made
     once per replay), its name returned: talk_hex, version, kind, peer_hex, ts (ISO text),
     was_waitlisted, attended, rating, comment (in no particular order)."""
-    if conn.info.get("cr_seats") == (log, upto):
-        return "temp.cr_seats"
+    if conn.info.get(SEATS_TABLE) == (log, upto):
+        return f"temp.{SEATS_TABLE}"
     names = {topic: KIND[kind] for kind, topic in zip(KIND, topics(list(KIND)))}
     case = "CASE topic " + " ".join(f"WHEN '{topic}' THEN {n}" for topic, n in names.items()) + " END"
     wanted = ", ".join(f"'{topic}'" for topic in names)
     only = {n: topic for topic, n in names.items()}
-    conn.exec_driver_sql("DROP TABLE IF EXISTS temp.cr_seats")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SEATS_TABLE}")
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE cr_seats AS SELECT originator_id AS talk_hex, originator_version AS version, "
+        f"CREATE TEMP TABLE {SEATS_TABLE} AS SELECT originator_id AS talk_hex, originator_version AS version, "
         f"{case} AS kind, json_extract(state, '$.peer_id._data_') AS peer_hex, "
         f"json_extract(state, '$.timestamp._data_') AS ts, "
         f"CASE topic WHEN '{only[CANCELLED]}' THEN json_extract(state, '$.was_waitlisted') END AS was_waitlisted, "
@@ -126,19 +129,19 @@ def seats(conn: sa.Connection, log: Log, upto: int) -> str:
         f"CASE topic WHEN '{only[FEEDBACK]}' THEN json_extract(state, '$.rating') END AS rating, "
         f"CASE topic WHEN '{only[FEEDBACK]}' THEN json_extract(state, '$.comment') END AS comment "
         f"FROM {log.schema}.{log.table} WHERE topic IN ({wanted}) AND rowid <= {int(upto)}")
-    conn.info["cr_seats"] = (log, upto)
-    return "temp.cr_seats"
+    conn.info[SEATS_TABLE] = (log, upto)
+    return f"temp.{SEATS_TABLE}"
 
 
 def forget(conn: sa.Connection, log: Log, upto: int) -> int:
     """Drop the temporary table ``seats`` made, if one was (at the end of a replay); return how
     many seat events the log holds up to ``upto`` (those the replay left out of its decoding)."""
-    if conn.info.pop("cr_seats", None) is None:
+    if conn.info.pop(SEATS_TABLE, None) is None:
         wanted = ", ".join(f"'{topic}'" for topic in topics(SEATS))
         return conn.exec_driver_sql(f"SELECT count(*) FROM {log.schema}.{log.table} "
                                     f"WHERE rowid <= {int(upto)} AND topic IN ({wanted})").scalar()
-    count = conn.exec_driver_sql("SELECT count(*) FROM temp.cr_seats WHERE kind <= 4").scalar()
-    conn.exec_driver_sql("DROP TABLE IF EXISTS temp.cr_seats")
+    count = conn.exec_driver_sql(f"SELECT count(*) FROM temp.{SEATS_TABLE} WHERE kind <= {CANCELLED}").scalar()
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SEATS_TABLE}")
     return count
 
 

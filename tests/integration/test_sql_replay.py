@@ -46,7 +46,7 @@ def seats_made(monkeypatch) -> list[int]:
     seats = sqlreplay.seats
 
     def counting(conn, log, upto):
-        if conn.info.get("cr_seats") != (log, upto):
+        if conn.info.get(sqlreplay.SEATS_TABLE) != (log, upto):
             made.append(upto)
         return seats(conn, log, upto)
     monkeypatch.setattr(sqlreplay, "seats", counting)
