@@ -362,8 +362,12 @@ class EventStore(Application):
         if self._select_sql is None:
             return [(n.id, self.mapper.to_domain_event(n))
                     for n in self.recorder.select_notifications(start=start, limit=limit)]
+        return self._decoded(self._select_sql, (start, limit))
+
+    def _decoded(self, sql: str, params: tuple) -> list[tuple[int, Any]]:
+        """The rows of ``sql`` (rowid, originator id, version, topic, state) as (id, event) pairs."""
         with self.recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(self._select_sql, (start, limit))
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         decode, convert = self.mapper.decode, self.recorder.convert_originator_id
         return [(row[0], decode(row[3], row[4], convert(row[1]), row[2])) for row in rows]
@@ -386,14 +390,11 @@ class EventStore(Application):
         where ``reads_sqlite_rows``."""
         if self._select_sql is None:
             raise TypeError("reading the log without some topics needs SQLite and the JSON mapper")
+        # (no topics: no NOT IN at all; "NOT IN (NULL)" would leave every row out)
+        leaving_out = f" AND topic NOT IN ({', '.join('?' for _ in topics)})" if topics else ""
         sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.recorder.events_table_name} "
-               f"WHERE rowid>=? AND rowid<=? AND topic NOT IN ({', '.join('?' for _ in topics) or 'NULL'}) "
-               "ORDER BY rowid LIMIT ?")
-        with self.recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(sql, (start, upto, *topics, limit))
-            rows = cursor.fetchall()
-        decode, convert = self.mapper.decode, self.recorder.convert_originator_id
-        return [(row[0], decode(row[3], row[4], convert(row[1]), row[2])) for row in rows]
+               f"WHERE rowid>=? AND rowid<=?{leaving_out} ORDER BY rowid LIMIT ?")
+        return self._decoded(sql, (start, upto, *topics, limit))
 
     def construct_repository(self) -> EventRepository:
         plain = super().construct_repository()

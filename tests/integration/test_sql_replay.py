@@ -173,3 +173,14 @@ def test_a_rebuild_in_sql_reports_progress_through_its_sql_to_the_end(app, clock
     positions = [position for position, _ in seen]
     assert positions == sorted(positions) and positions[-1] == head and {of for _, of in seen} == {head}
     assert len({p for p in positions if p > head * sqlreplay.Phases.READING}) == 4
+
+
+def test_reading_the_log_leaving_out_topics_gives_what_read_events_gives_without_them(app, clock):
+    a_random_history(app, clock, 9)
+    head = app.store.max_notification_id()
+    every = app.store.read_events(1, head)
+    seat_topics = sqlreplay.topics(sqlreplay.SEATS)
+    left = app.store.read_events_leaving_out(1, head, head, seat_topics)
+    assert [(n, type(e)) for n, e in left] == [(n, type(e)) for n, e in every if not isinstance(e, sqlreplay.SEATS)]
+    # up to a bound, and with nothing left out (every event)
+    assert [n for n, _ in app.store.read_events_leaving_out(1, head, head // 2, [])] == list(range(1, head // 2 + 1))
