@@ -235,7 +235,7 @@ class _NotificationsSql(sqlreplay.SqlReplayer):
             SELECT {talk}, {peer}, status != 2 FROM (
                 SELECT talk_hex, peer_hex, {sqlreplay.LAST_STATUS} AS status FROM {seats}
                 WHERE kind <= 4 GROUP BY talk_hex, peer_hex)
-            WHERE status != 4 ORDER BY talk_hex, peer_hex""")
+            WHERE status != 4""")  # (in key order: GROUP BY's sort hands them over so; no second sort)
         conn.exec_driver_sql("DROP TABLE IF EXISTS temp.cr_titles")
         conn.exec_driver_sql("CREATE TEMP TABLE cr_titles (talk_hex TEXT, version INTEGER, message TEXT, "
                              "PRIMARY KEY (talk_hex, version))")
