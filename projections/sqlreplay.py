@@ -134,14 +134,17 @@ def seats(conn: sa.Connection, log: Log, upto: int) -> str:
 
 
 def forget(conn: sa.Connection, log: Log, upto: int) -> int:
-    """Drop the temporary table ``seats`` made, if one was (at the end of a replay); return how
-    many seat events the log holds up to ``upto`` (those the replay left out of its decoding)."""
+    """At the end of a replay: return how many seat events the log holds up to ``upto`` (those
+    the replay left out of its decoding), and forget the temporary table ``seats`` made. The table
+    itself goes with the connection: a replay that reads the log in SQL runs on a scratch file's
+    engine, disposed right after (``platform.rebuild.rebuild_into``), and a connection used again
+    makes it afresh (``seats``). Dropping it freed its pages one by one: 0.1-0.25 s at 1.12M
+    events, against nothing when the connection closes."""
     if conn.info.pop(SEATS_TABLE, None) is None:
         wanted = ", ".join(f"'{topic}'" for topic in topics(SEATS))
         return conn.exec_driver_sql(f"SELECT count(*) FROM {log.schema}.{log.table} "
                                     f"WHERE rowid <= {int(upto)} AND topic IN ({wanted})").scalar()
     count = conn.exec_driver_sql(f"SELECT count(*) FROM temp.{SEATS_TABLE} WHERE kind <= {CANCELLED}").scalar()
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{SEATS_TABLE}")
     return count
 
 
