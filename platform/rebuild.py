@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 # view (2026-12-05). The second interpreter's start, in seconds: importing what it needs
 # (``platform.engines``, the event store, the views), 0.45-0.9 s on this machine. Only used to
 # split the views into two groups that finish together; all scale with the machine.
+# Attendance's figure predates its rows' cheaper SQL (d7ab248: 4.8 us an event alone now): with
+# 4.8 here the split would move graph and trades to the second process, which was no quicker
+# (1.12M events, the two splits interleaved three times: 12.6, 12.6, 13.2 s against 12.6, 12.4,
+# 12.3 s as now), so the figure stays what keeps the split measured best.
 COST = {"attendance": 5.7, "expertise": 2.8, "notifications": 3.5, "schedule": 1.6, "people": 1.1, "graph": 0.2,
         "mentoring": 0.05, "trades": 0.05}
 SEATS_COST = 1.3
