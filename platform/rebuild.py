@@ -409,3 +409,9 @@ def _second_process(database_url: str, scratch: str, names: Sequence[str], owner
 
 if __name__ == "__main__":  # the second process: database URL, scratch file, view names, owner
     _second_process(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]))
+    # Done: its files are closed and its rows copied. Exit without the interpreter's teardown
+    # (freeing every object the replay held, which the first process waits for: 0.1 s at 111.6k
+    # events); a failure above still exits the usual way, with its traceback and status 1.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
