@@ -47,10 +47,12 @@ log = logging.getLogger(__name__)
 # view (2026-12-05). The second interpreter's start, in seconds: importing what it needs
 # (``platform.engines``, the event store, the views), 0.45-0.9 s on this machine. Only used to
 # split the views into two groups that finish together; all scale with the machine.
-# Attendance's figure predates its rows' cheaper SQL (d7ab248: 4.8 us an event alone now): with
-# 4.8 here the split would move graph and trades to the second process, which was no quicker
-# (1.12M events, the two splits interleaved three times: 12.6, 12.6, 13.2 s against 12.6, 12.4,
-# 12.3 s as now), so the figure stays what keeps the split measured best.
+# Attendance's figure predates its rows' cheaper SQL (d7ab248): alone at 1.12M events it now
+# costs ~4.3 us an event (7.5 s, less 1.3 s for a replay of trades alone and 1.35 s for the seats
+# table). Neither split that smaller figures give was quicker (1.12M events, interleaved runs:
+# with 4.8, graph and trades moved to the second process, 12.6, 12.6, 13.2 s against 12.6, 12.4,
+# 12.3 s as now; with 4.3, expertise, graph and notifications there, 12.2-14.2 s, median 12.6,
+# against 12.0-14.4 s, median 12.8, six runs each), so the figure stays.
 COST = {"attendance": 5.7, "expertise": 2.8, "notifications": 3.5, "schedule": 1.6, "people": 1.1, "graph": 0.2,
         "mentoring": 0.05, "trades": 0.05}
 SEATS_COST = 1.3

@@ -189,14 +189,14 @@ class _AttendanceSql(sqlreplay.SqlReplayer):
     sql_kinds = tuple(sqlreplay.KIND)
 
     def sql(self, conn, log, upto) -> None:
-        seats = sqlreplay.seats(conn, log, upto)
+        seats, table = sqlreplay.seats(conn, log, upto), SignUpRow.__tablename__
         # each "last" is the maximum of the event's version (10 digits) followed by its value; a
         # waitlisted row's position holds the version it joined the waitlist at until the UPDATE
         # below ranks them (a window over every row, and the sort it needs, cost 0.8-1.0 s at 1.12M
         # events; the 10% still waiting take 0.3 s). No ORDER BY: GROUP BY's sort hands the rows
         # over in key order already (a second sort cost 0.5 s); the order is only for speed
         conn.exec_driver_sql(f"""
-            INSERT INTO {SignUpRow.__tablename__}
+            INSERT INTO {table}
                 (talk_id, peer_id, status, position, attended, rating, comment, signed_up_at, updated_at)
             SELECT {sqlreplay.id_text('talk_hex')}, {sqlreplay.id_text('peer_hex')},
                 CASE status WHEN 2 THEN 'waitlisted' WHEN 4 THEN 'cancelled' ELSE 'confirmed' END,
@@ -214,7 +214,6 @@ class _AttendanceSql(sqlreplay.SqlReplayer):
                     substr(max(CASE WHEN kind <= 2 THEN (version + 1000000000) || ts END), 11) AS signed,
                     substr(max((version + 1000000000) || ts), 11) AS updated
                   FROM {seats} GROUP BY talk_hex, peer_hex)""")
-        table = SignUpRow.__tablename__
         conn.exec_driver_sql(f"""
             UPDATE {table} SET position = ranked.place
             FROM (SELECT talk_id, peer_id, row_number() OVER (PARTITION BY talk_id ORDER BY position) AS place

@@ -144,8 +144,7 @@ def forget(conn: sa.Connection, log: Log, upto: int) -> int:
         wanted = ", ".join(f"'{topic}'" for topic in topics(SEATS))
         return conn.exec_driver_sql(f"SELECT count(*) FROM {log.schema}.{log.table} "
                                     f"WHERE rowid <= {int(upto)} AND topic IN ({wanted})").scalar()
-    count = conn.exec_driver_sql(f"SELECT count(*) FROM temp.{SEATS_TABLE} WHERE kind <= {CANCELLED}").scalar()
-    return count
+    return conn.exec_driver_sql(f"SELECT count(*) FROM temp.{SEATS_TABLE} WHERE kind <= {CANCELLED}").scalar()
 
 
 class Phases:
