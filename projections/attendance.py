@@ -194,7 +194,7 @@ class _AttendanceSql(sqlreplay.SqlReplayer):
         # waitlisted row's position holds the version it joined the waitlist at until the UPDATE
         # below ranks them (a window over every row, and the sort it needs, cost 0.8-1.0 s at 1.12M
         # events; the 10% still waiting take 0.3 s). No ORDER BY: GROUP BY's sort hands the rows
-        # over in key order already (a second sort cost 0.5 s); the order is only for speed
+        # over in key order already (a second sort cost 0.6 s); the order is only for speed
         conn.exec_driver_sql(f"""
             INSERT INTO {table}
                 (talk_id, peer_id, status, position, attended, rating, comment, signed_up_at, updated_at)
