@@ -3,10 +3,13 @@
 A rebuild replays the whole log into every view: Python work on one core (decode, handlers, row
 bookkeeping), with SQLite's writes in between. Two processes cannot share that work in one
 views file: each batch holds the file's write lock from its first read to its commit. Instead
-the views are split in two groups of about equal cost, and each group is rebuilt from zero into
-a scratch file of its own beside the views file (no journal, no syncs: a scratch file is deleted
-if anything fails), one by this process and one by a second interpreter, while the live views
-keep their rows and the live follower keeps them current. Each process then copies its group's
+the views are split in two groups (``split``, by their measured costs), and each group is rebuilt
+from zero into a scratch file of its own beside the views file (no journal, no syncs: a scratch
+file is deleted if anything fails), one by this process and one by a second interpreter, both up
+to the same notification, while the live views keep their rows and the live follower keeps them
+current. The talks' seat events, which both groups' SQL reads, are taken out of the log once, by
+this process, into a third scratch file both read (``sqlreplay.SharedSeats``: the second process
+waits for word on its standard input before it reads it). Each process then copies its group's
 tables into shadow tables in the views file (``_Swap.copy``: short transactions, the follower's
 batches going on between them), and one transaction renames the live tables out and the shadows
 in, with the views' tracking positions, so readers see the old rows or the rebuilt ones, never a
@@ -36,36 +39,53 @@ from commonroom.projections.runner import Progress, Projector
 log = logging.getLogger(__name__)
 
 # What each view costs a replay, in microseconds an event beyond reading and decoding the log's
-# other events, and what copying its tables into the views file with their indexes costs
-# afterwards, in seconds a million events. The views that handle the talks' seat events take them
-# from the log in SQL (``projections.sqlreplay``): those costs are their SQL's, and a process with
-# any of them also pays once for taking the seat events out of the log (``SEATS_COST``). Measured
-# on the bench's 1.12M-event history, one view at a time into a scratch file, less a replay of the
-# mentoring view alone (setting up, reading and decoding what is not a seat event: 1.5 us an
-# event; session of 2026-12-06; at 111.6k events the SQL costs 10-30% less an event, sorting
-# less). The copies: timed statement by statement, view by view, from a scratch file of every
-# view (2026-12-05). The second interpreter's start, in seconds: importing what it needs
-# (``platform.engines``, the event store, the views), 0.45-0.9 s on this machine. Only used to
+# other events (``READ_COST``, every process pays it), and what copying its tables into the views
+# file with their indexes costs afterwards, in seconds a million events. The views that handle the
+# talks' seat events take them from the log in SQL (``projections.sqlreplay``): those costs are
+# their SQL's, over a seats table the first process makes once for both (``SEATS_COST``). Measured
+# on the bench's 1.12M-event history (session of 2026-12-06, after the shared seats table), each
+# view alone into a scratch file with the seats table made beforehand, less a replay of the
+# mentoring view alone (1.17 s: setting up, reading and decoding what is not a seat event), two
+# runs each; then the copy of that scratch file into the views file (``_Swap.copy``); the seats
+# table 1.16-1.17 s. The second interpreter's start, in seconds: importing what it needs
+# (``platform.engines``, the event store, the views), 0.4-0.9 s on this machine. Only used to
 # split the views into two groups that finish together; all scale with the machine.
-# Attendance's figure predates its rows' cheaper SQL (d7ab248): alone at 1.12M events it now
-# costs ~4.3 us an event (7.5 s, less 1.3 s for a replay of trades alone and 1.35 s for the seats
-# table). Neither split that smaller figures give was quicker (1.12M events, interleaved runs:
-# with 4.8, graph and trades moved to the second process, 12.6, 12.6, 13.2 s against 12.6, 12.4,
-# 12.3 s as now; with 4.3, expertise, graph and notifications there, 12.2-14.2 s, median 12.6,
-# against 12.0-14.4 s, median 12.8, six runs each), so the figure stays.
-COST = {"attendance": 5.7, "expertise": 2.8, "notifications": 3.5, "schedule": 1.6, "people": 1.1, "graph": 0.2,
-        "mentoring": 0.05, "trades": 0.05}
-SEATS_COST = 1.3
-COPY_COST = {"expertise": 0.48, "attendance": 0.83, "notifications": 0.42, "graph": 0.14, "people": 0.05}
+# ``TOGETHER``: what a process saves when it replays both views of a pair, one's SQL reading the
+# other's rows (notifications' audience from attendance's sign-ups, ``projections.notifications``):
+# attendance alone 5.32 s, notifications alone 3.98 s, both 6.40 s, mentoring alone 1.14 s (three
+# runs each, same session).
+COST = {"attendance": 4.0, "expertise": 2.35, "notifications": 2.3, "schedule": 0.65, "people": 0.45, "graph": 0.4,
+        "mentoring": 0.0, "trades": 0.05}
+TOGETHER = {frozenset({"attendance", "notifications"}): 1.55}
+READ_COST = 1.05
+SEATS_COST = 1.05
+COPY_COST = {"attendance": 0.83, "expertise": 0.47, "notifications": 0.48, "people": 0.07, "graph": 0.03,
+             "schedule": 0.03, "trades": 0.01}
 CHILD_START_SECONDS = 0.6
 
 
-def group_seconds(group: Sequence[str], events: int, seat_views: Set[str] = frozenset(), start: float = 0.0
-                  ) -> float:
-    """How long a process takes to replay and copy ``group`` over ``events`` events, by the costs
-    above (``seat_views``: the views that take the seat events in SQL)."""
-    shared = SEATS_COST if seat_views & set(group) else 0.0
-    return start + (shared + sum(COST.get(n, 1) + COPY_COST.get(n, 0) for n in group)) * events / 1e6
+def group_seconds(group: Sequence[str], events: int, makes_seats: bool = False, start: float = 0.0
+                  ) -> tuple[float, float]:
+    """How long a process takes to replay ``group`` over ``events`` events, and then to copy its
+    tables into the views file, by the costs above (``makes_seats``: it makes the seats table,
+    for both processes; ``start``: seconds before it begins)."""
+    seats = SEATS_COST if makes_seats else 0.0
+    saved = sum(saving for pair, saving in TOGETHER.items() if pair <= set(group))
+    replay = start + (READ_COST + seats + sum(COST.get(n, 1) for n in group) - saved) * events / 1e6
+    return replay, sum(COPY_COST.get(n, 0) for n in group) * events / 1e6
+
+
+def finish_seconds(here: Sequence[str], there: Sequence[str], events: int, seat_views: Set[str] = frozenset()
+                   ) -> float:
+    """When a rebuild split into ``here`` (this process, which makes the seats table when any
+    view takes the seat events in SQL: ``seat_views``) and ``there`` (the second process, counting
+    its interpreter's start) is done, by the costs above: the views file takes one copy at a time,
+    so the process whose replay ends first copies first and the other copies after both its replay
+    and that copy."""
+    first = group_seconds(here, events, bool(seat_views) and bool(here))
+    second = group_seconds(there, events, False, CHILD_START_SECONDS) if there else (0.0, 0.0)
+    (early, early_copy), (late, late_copy) = sorted((first, second))
+    return max(early + early_copy, late) + late_copy
 
 
 # The second process's command line (its arguments follow).
@@ -74,20 +94,17 @@ CHILD = [sys.executable, "-m", "commonroom.platform.rebuild"]
 
 def split(names: Sequence[str], events: int = 1_000_000, seat_views: Set[str] = frozenset()
           ) -> tuple[list[str], list[str]]:
-    """Two groups that take about as long over ``events`` events (each replays its views and
-    copies their tables into the views file), the second one counting its interpreter's start:
-    of every way to split the views (2^8 for eight), the one whose slower group is quickest."""
-    def seconds(group: Sequence[str], start: float) -> float:
-        return group_seconds(group, events, seat_views, start)
-
+    """Two groups of the views whose rebuild is done soonest over ``events`` events
+    (``finish_seconds``: at best the second process's replay and copy end as the first one's
+    replay does, which then copies): of every way to split the views (2^8 for eight)."""
     ordered = sorted(names)
     best: tuple[float, list[str], list[str]] | None = None
     for mask in range(1, 2 ** len(ordered) - 1):  # each view here or there, neither group empty
         here = [n for i, n in enumerate(ordered) if not mask >> i & 1]
         there = [n for i, n in enumerate(ordered) if mask >> i & 1]
-        slower = max(seconds(here, 0), seconds(there, CHILD_START_SECONDS))
-        if best is None or slower < best[0]:
-            best = (slower, here, there)
+        seconds = finish_seconds(here, there, events, seat_views)
+        if best is None or seconds < best[0]:
+            best = (seconds, here, there)
     if best is None:  # one view
         return list(ordered), []
     return best[1], best[2]
@@ -119,15 +136,27 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
         return projector.rebuild(chosen, progress=progress)
     seat_views = {name for name in chosen if projector.view(name).sql_replayer() is not None}
     here, there = split(chosen, projector.head(), seat_views)
-    scratches = [_scratch_path(projector, part) for part in ("here", "there")]
+    scratches = [_scratch_path(projector, part) for part in ("here", "there", "seats")]
     _remove(*scratches)
     owner = os.getpid()  # names the shadow tables of both processes
+    upto = projector.head()  # both read to the same notification (and the seats table is made to it)
+    shared = bool(seat_views) and app.store.reads_sqlite_rows and sqlreplay.usable()
+    if shared:  # made here, read by both (the second one ATTACHes it as it starts, empty until told)
+        sqlreplay.create_shared_seats(str(scratches[2]))
     # A fresh interpreter (not multiprocessing's spawn, which re-imports the caller's __main__):
     # it rebuilds its group and copies it into shadow tables in the views file, as this one does.
-    child = subprocess.Popen([*CHILD, app.database_url, str(scratches[1]), ",".join(there), str(owner)])
+    child = subprocess.Popen([*CHILD, app.database_url, str(scratches[1]), ",".join(there), str(owner), str(upto),
+                              str(scratches[2]) if shared else "-"], stdin=subprocess.PIPE)
     swap = _Swap(projector.engine, owner)
     try:
-        read = rebuild_into(app.database_url, str(scratches[0]), here, progress=progress, store=app.store)
+        seats = None
+        if shared:
+            sqlreplay.make_shared_seats(str(scratches[2]), app.store.sqlite_path,
+                                        app.store.recorder.events_table_name, upto)
+            seats = sqlreplay.SharedSeats(str(scratches[2]), ready=lambda: None)
+        _tell(child, READY if shared else "")
+        read = rebuild_into(app.database_url, str(scratches[0]), here, progress=progress, store=app.store,
+                            upto=upto, shared=seats)
         swap.copy(scratches[0], [projector.view(n) for n in here])
         if child.wait() == 0:
             swap.copied(scratches[1], [projector.view(n) for n in there])
@@ -135,7 +164,7 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
             log.warning("the second rebuild process failed (exit %s): rebuilding %s here", child.returncode, there)
             _remove(scratches[1])
             read = max(read, rebuild_into(app.database_url, str(scratches[1]), there, progress=progress,
-                                          store=app.store))
+                                          store=app.store, upto=upto, shared=seats))
             swap.copy(scratches[1], [projector.view(n) for n in there])
         swap.commit()
     finally:
@@ -146,6 +175,28 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
         _remove(*scratches)
     projector.forget_reached()
     return read
+
+
+# What the first process tells the second on its standard input once the shared seats table is
+# made (``_tell``; the second waits for it in ``_told``).
+READY = "seats ready"
+
+
+def _tell(child: subprocess.Popen, word: str) -> None:
+    """Send ``word`` to the second process and close its input (which ends its wait either way)."""
+    try:
+        if word:
+            child.stdin.write(f"{word}\n".encode())
+        child.stdin.close()
+    except (BrokenPipeError, OSError):  # it has already ended: its exit status tells the rest
+        pass
+
+
+def _told() -> None:
+    """In the second process: wait for the first one's word that the shared seats table is made."""
+    word = sys.stdin.readline().strip()
+    if word != READY:
+        raise RuntimeError(f"the first rebuild process did not make the seats table (it said {word!r})")
 
 
 def _remove(*scratches: Path) -> None:
@@ -179,10 +230,13 @@ HOLD_ROWS_AT_LEAST = 250_000
 
 
 def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress: Progress | None = None,
-                 store=None, rows_held: int | None = None) -> int:
+                 store=None, rows_held: int | None = None, upto: int | None = None,
+                 shared: sqlreplay.SharedSeats | None = None) -> int:
     """Rebuild ``names`` from the events of ``database_url`` into the empty file ``scratch``;
     return how many notifications were read. ``store``: this process's own event store (the
-    second process opens one); ``rows_held``: see ``hold_rows`` (by default, for two processes)."""
+    second process opens one); ``rows_held``: see ``hold_rows`` (by default, for two processes);
+    ``upto``, ``shared``: read the seat events' rows up to ``upto`` from a seats table made for
+    both processes (``sqlreplay.SharedSeats``; ``upto``, without it: the head to stop at)."""
     from commonroom.platform.engines import make_engine
     from commonroom.projections.catalog import all_views
     from commonroom.platform.eventstore import EventStore
@@ -191,7 +245,7 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
     store = EventStore(database_url) if own_store else store
     # (deferred transactions: BEGIN IMMEDIATE would take the write lock of the ATTACHed log too)
     engine = make_engine(f"sqlite:///{scratch}")
-    log = sqlreplay.Log("log", store.recorder.events_table_name, store.read_events_leaving_out) \
+    log = sqlreplay.Log("log", store.recorder.events_table_name, store.read_events_leaving_out, upto, shared) \
         if store.reads_sqlite_rows else None
 
     @sa.event.listens_for(engine, "connect")
@@ -203,7 +257,8 @@ def rebuild_into(database_url: str, scratch: str, names: Sequence[str], progress
         cursor.execute("PRAGMA synchronous=OFF")
         cursor.close()
         if log is not None:  # the log beside it, for the seat events' rows (Projector.replay)
-            sqlreplay.prepare(dbapi_connection, store.sqlite_path, log.schema)
+            sqlreplay.prepare(dbapi_connection, store.sqlite_path, log.schema,
+                              shared.path if shared is not None else None)
     try:
         views = [view for view in all_views() if view.name in set(names)]
         projector = Projector(engine, store.recorder, store.mapper, views, read_events=store.read_events)
@@ -391,13 +446,16 @@ def _in_a_transaction(cursor, statements: Sequence[str]) -> None:
         raise
 
 
-def _second_process(database_url: str, scratch: str, names: Sequence[str], owner: int) -> None:
-    """Rebuild ``names`` into ``scratch`` and copy them into shadow tables of the views file,
-    named for the rebuild of process ``owner``, which swaps them in."""
+def _second_process(database_url: str, scratch: str, names: Sequence[str], owner: int, upto: int,
+                    seats: str | None) -> None:
+    """Rebuild ``names`` up to notification ``upto`` into ``scratch`` and copy them into shadow
+    tables of the views file, named for the rebuild of process ``owner``, which swaps them in.
+    ``seats``: the file of the seats table the first process makes for both (``_told`` when)."""
     from commonroom.platform.engines import make_engine, views_url
     from commonroom.projections.catalog import all_views
 
-    rebuild_into(database_url, scratch, names)
+    shared = sqlreplay.SharedSeats(seats, ready=_told) if seats is not None else None
+    rebuild_into(database_url, scratch, names, upto=upto, shared=shared)
     engine = make_engine(views_url(database_url), immediate=True)
     try:
         swap = _Swap(engine, owner, tidy=False)
@@ -409,8 +467,9 @@ def _second_process(database_url: str, scratch: str, names: Sequence[str], owner
         engine.dispose()
 
 
-if __name__ == "__main__":  # the second process: database URL, scratch file, view names, owner
-    _second_process(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]))
+if __name__ == "__main__":  # the second process: database URL, scratch file, view names, owner, upto, seats file
+    _second_process(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), int(sys.argv[5]),
+                    None if sys.argv[6] == "-" else sys.argv[6])
     # Done: its files are closed and its rows copied. Exit without the interpreter's teardown
     # (freeing every object the replay held, which the first process waits for: 0.1 s at 111.6k
     # events); a failure above still exits the usual way, with its traceback and status 1.

@@ -219,3 +219,4 @@ class _AttendanceSql(sqlreplay.SqlReplayer):
             FROM (SELECT talk_id, peer_id, row_number() OVER (PARTITION BY talk_id ORDER BY position) AS place
                   FROM {table} WHERE status = 'waitlisted') AS ranked
             WHERE {table}.talk_id = ranked.talk_id AND {table}.peer_id = ranked.peer_id""")
+        sqlreplay.mark_made(conn, log, upto, table)  # (notifications' audience reads them: it runs after)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from commonroom.domain.talk import Talk
 from commonroom.projections import sqlreplay
+from commonroom.projections.attendance import SignUpRow
 from commonroom.projections.base import Base, Projection, Replayer, Rows, UTCDateTime, str_id
 
 
@@ -230,12 +231,21 @@ class _NotificationsSql(sqlreplay.SqlReplayer):
     def sql(self, conn, log, upto) -> None:
         seats = sqlreplay.seats(conn, log, upto)
         talk, peer = sqlreplay.id_text("talk_hex"), sqlreplay.id_text("peer_hex")
-        conn.exec_driver_sql(f"""
-            INSERT INTO {AudienceRow.__tablename__} (talk_id, peer_id, confirmed)
-            SELECT {talk}, {peer}, status != 2 FROM (
-                SELECT talk_hex, peer_hex, {sqlreplay.LAST_STATUS} AS status FROM {seats}
-                WHERE kind <= 4 GROUP BY talk_hex, peer_hex)
-            WHERE status != 4""")  # (in key order: GROUP BY's sort hands them over so; no second sort)
+        signups = sqlreplay.made(conn, log, upto, SignUpRow.__tablename__)
+        if signups is not None:
+            # this replay made attendance's rows first: the audience is every sign-up not
+            # cancelled (the same last seat event per talk and peer), read in key order from
+            # them instead of grouping the seat events again (1.12M events: 0.3 s against 2.0 s)
+            conn.exec_driver_sql(f"""
+                INSERT INTO {AudienceRow.__tablename__} (talk_id, peer_id, confirmed)
+                SELECT talk_id, peer_id, status != 'waitlisted' FROM {signups} WHERE status != 'cancelled'""")
+        else:
+            conn.exec_driver_sql(f"""
+                INSERT INTO {AudienceRow.__tablename__} (talk_id, peer_id, confirmed)
+                SELECT {talk}, {peer}, status != 2 FROM (
+                    SELECT talk_hex, peer_hex, {sqlreplay.LAST_STATUS} AS status FROM {seats}
+                    WHERE kind <= 4 GROUP BY talk_hex, peer_hex)
+                WHERE status != 4""")  # (in key order: GROUP BY's sort hands them over so; no second sort)
         conn.exec_driver_sql("DROP TABLE IF EXISTS temp.cr_titles")
         conn.exec_driver_sql("CREATE TEMP TABLE cr_titles (talk_hex TEXT, version INTEGER, message TEXT, "
                              "PRIMARY KEY (talk_hex, version))")
@@ -255,8 +265,12 @@ class _NotificationsSql(sqlreplay.SqlReplayer):
             conn.exec_driver_sql("CREATE TEMP TABLE cr_told (talk_hex TEXT, version INTEGER, talk_id TEXT, kind TEXT, "
                                  "message TEXT, created_at TEXT, confirmed_only INTEGER)")
             conn.exec_driver_sql("INSERT INTO temp.cr_told VALUES (?, ?, ?, ?, ?, ?, ?)", self.told)
-            conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS temp.{sqlreplay.SEATS_TABLE}_by_talk "
-                                 f"ON {sqlreplay.SEATS_TABLE} (talk_hex, version)")
+            # the seat events of the talks told something, by talk and version (a table of its
+            # own: the seats table may be another process's too, ``sqlreplay.SharedSeats``)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS temp.cr_told_seats")
+            conn.exec_driver_sql(f"CREATE TEMP TABLE cr_told_seats AS SELECT talk_hex, version, kind, peer_hex "
+                                 f"FROM {seats} WHERE kind <= 4 AND talk_hex IN (SELECT talk_hex FROM temp.cr_told)")
+            conn.exec_driver_sql("CREATE INDEX temp.cr_told_seats_by_talk ON cr_told_seats (talk_hex, version)")
             conn.exec_driver_sql(f"""
                 INSERT INTO {NotificationRow.__tablename__} (id, peer_id, talk_id, kind, message, created_at)
                 SELECT t.talk_id || ':' || t.version || ':' || {sqlreplay.id_text('a.peer_hex')},
@@ -264,9 +278,10 @@ class _NotificationsSql(sqlreplay.SqlReplayer):
                 FROM temp.cr_told t JOIN (
                     SELECT t2.talk_hex, t2.version AS told, s.peer_hex,
                         max(s.version * 8 + s.kind) % 8 AS status
-                    FROM temp.cr_told t2 JOIN {seats} s
-                        ON s.talk_hex = t2.talk_hex AND s.version < t2.version AND s.kind <= 4
+                    FROM temp.cr_told t2 JOIN temp.cr_told_seats s
+                        ON s.talk_hex = t2.talk_hex AND s.version < t2.version
                     GROUP BY t2.talk_hex, t2.version, s.peer_hex) a ON a.talk_hex = t.talk_hex AND a.told = t.version
                 WHERE a.status != 4 AND (t.confirmed_only = 0 OR a.status IN (1, 3))""")
             conn.exec_driver_sql("DROP TABLE temp.cr_told")
+            conn.exec_driver_sql("DROP TABLE temp.cr_told_seats")
         conn.exec_driver_sql("DROP TABLE temp.cr_titles")

@@ -389,7 +389,7 @@ class Projector:
         ``log``: the event log, readable on this engine's connections in SQL (a scratch file with
         the log ATTACHed, ``platform.rebuild``). When every view here that handles the seat events
         has a ``SqlReplayer`` (``Projection.sql_replayer``), the replay reads the log up to its
-        head as the replay began without those events, and those replayers make their rows from
+        head as the replay began (or ``log.upto``) without those events, and those replayers make their rows from
         them in SQL at the end (``projections.sqlreplay``)."""
         views = [self.view(n) for n in names] if names else self.views
         names = [v.name for v in views]
@@ -417,7 +417,7 @@ class Projector:
             replayer_of = {view: view.replayer() for view in views}
             read_events, upto, by_sql = self.read_events, None, self._sql_replayers(views, log)
             if by_sql is not None:  # the seat events: in SQL, or for no view here
-                upto = self.head()
+                upto = log.upto if log.upto is not None else self.head()
                 left_out = sqlreplay.topics(sqlreplay.SEATS)
                 read_events = lambda start, limit: log.read_events(start, limit, upto, left_out)  # noqa: E731
                 replayer_of.update(by_sql)

@@ -7,6 +7,7 @@ its own or an event class has an upcaster, and its timestamps are the text a flu
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -81,9 +82,14 @@ def test_a_rebuild_reading_the_seat_events_in_sql_gives_the_rows_live_processing
     assert made == [app.store.max_notification_id()]
     assert read == app.store.max_notification_id()
     assert rebuilt == live
-    # and so does the whole rebuild, half of the views in a second process
+    # and so does the whole rebuild, half of the views in a second process, both reading one
+    # seats table this process made (the second one's rows are in the views compared)
+    shared = []
+    make_shared = sqlreplay.make_shared_seats
+    monkeypatch.setattr(sqlreplay, "make_shared_seats", lambda *args: shared.append(args[-1]) or make_shared(*args))
     assert parallel.rebuild(app, processes=2, min_events=0) == app.store.max_notification_id()
     assert tables(app.projector.engine, app.projector.views) == live
+    assert shared == [app.store.max_notification_id()]
 
 
 def test_a_view_handling_seat_events_without_sql_sends_the_replay_through_decoding(app, clock, monkeypatch,
@@ -184,3 +190,73 @@ def test_reading_the_log_leaving_out_topics_gives_what_read_events_gives_without
     assert [(n, type(e)) for n, e in left] == [(n, type(e)) for n, e in every if not isinstance(e, sqlreplay.SEATS)]
     # up to a bound, and with nothing left out (every event)
     assert [n for n, _ in app.store.read_events_leaving_out(1, head, head // 2, [])] == list(range(1, head // 2 + 1))
+
+
+def test_a_rebuild_from_a_shared_seats_table_reads_up_to_where_it_was_made(app, clock, tmp_path):
+    # given a history, and its seats table made up to three notifications before the head (as
+    # the first process of a rebuild makes it for both)
+    a_random_history(app, clock, 5)
+    head = app.store.max_notification_id()
+    upto = head - 3
+    seats = tmp_path / "seats.sqlite3"
+    sqlreplay.create_shared_seats(str(seats))
+    sqlreplay.make_shared_seats(str(seats), app.store.sqlite_path, app.store.recorder.events_table_name, upto)
+    told = []
+    shared = sqlreplay.SharedSeats(str(seats), ready=lambda: told.append(True))
+    # when every view is rebuilt into a scratch file from it, up to that notification
+    scratch = tmp_path / "scratch.sqlite3"
+    read = parallel.rebuild_into(app.database_url, str(scratch), [v.name for v in app.projector.views],
+                                 store=app.store, upto=upto, shared=shared)
+    # then it waited for the table once, read the log up to there and no further, and every
+    # view's position says so
+    assert told == [True] and read == upto
+    with sqlite3.connect(scratch) as c:
+        assert {p for (p,) in c.execute("SELECT position FROM projection_tracking")} == {upto}
+    # and a replay to another position is refused the table rather than given it
+    log = sqlreplay.Log("log", app.store.recorder.events_table_name, app.store.read_events_leaving_out, upto, shared)
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn, pytest.raises(ValueError, match="made up to"):
+        sqlreplay.seats(conn, log, head)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("said, waits", [("seats ready\n", True), ("", False), ("something else\n", False)])
+def test_the_second_process_reads_the_seats_table_only_once_told_it_is_made(monkeypatch, said, waits):
+    # given what the first process wrote to the second one's input before closing it (nothing if
+    # it failed before the seats table was made)
+    monkeypatch.setattr("sys.stdin", io.StringIO(said))
+    # then the second process goes on only on the word that it is made, and fails otherwise
+    if waits:
+        parallel._told()
+    else:
+        with pytest.raises(RuntimeError, match="did not make the seats table"):
+            parallel._told()
+
+
+@pytest.mark.parametrize("group, from_signups", [
+    (["notifications"], False), (["attendance", "notifications"], True), (["notifications", "attendance"], True),
+    (["attendance"], False), (["expertise"], False), (["schedule"], False)])
+def test_a_group_of_views_rebuilt_in_sql_gives_their_live_rows(app, clock, monkeypatch, tmp_path, group, from_signups):
+    # given a random history with sign-ups of every status, projected live
+    a_random_history(app, clock, 6)
+    with app.projector.engine.connect() as c:
+        assert {status for (status,) in c.exec_driver_sql("SELECT DISTINCT status FROM signups")} == \
+            {"confirmed", "waitlisted", "cancelled"}
+    views = [app.projector.view(name) for name in group]
+    live = tables(app.projector.engine, views)
+    live["projection_tracking"] = [row for row in live["projection_tracking"] if row[0] in group]
+    found = []
+    made = sqlreplay.made
+    monkeypatch.setattr(sqlreplay, "made", lambda *args: found.append(made(*args)) or found[-1])
+    # when only those views are rebuilt into a scratch file (as one process of a rebuild would)
+    scratch = tmp_path / "scratch.sqlite3"
+    parallel.rebuild_into(app.database_url, str(scratch), group, store=app.store)
+    engine = sa.create_engine(f"sqlite:///{scratch}")
+    try:
+        rebuilt = tables(engine, views)
+    finally:
+        engine.dispose()
+    # then they hold the live rows; the notifications' audience read from attendance's rows when
+    # the same replay made them (attendance's SQL runs first, whatever order they are named in)
+    assert rebuilt == live
+    assert found == ([] if "notifications" not in group else ["signups" if from_signups else None])
