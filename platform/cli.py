@@ -47,9 +47,9 @@ def projections_status() -> None:
 def projections_rebuild(views: tuple[str, ...]) -> None:
     """Rebuild the views (all by default) by replaying every event, with progress.
 
-    On SQLite from 75,000 events the views are rebuilt on both cores into scratch files and
-    swapped in at the end, so the live views keep their rows meanwhile (``platform/rebuild.py``);
-    otherwise in place, in one transaction up to 100,000 events (readers see the old rows until it
+    On SQLite from 20,000 events (``rebuild.parallel_from``) the views are rebuilt on both cores
+    into scratch files and swapped in at the end, so the live views keep their rows meanwhile
+    (``platform/rebuild.py``); otherwise in place, in one transaction up to 100,000 events (readers see the old rows until it
     commits), emptied and refilled beyond that."""
     from commonroom.platform.rebuild import rebuild
 

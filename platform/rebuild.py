@@ -5,8 +5,9 @@ bookkeeping), with SQLite's writes in between. Two processes cannot share that w
 views file: each batch holds the file's write lock from its first read to its commit. Instead
 the views are split in two groups (``split``, by their measured costs), and each group is rebuilt
 from zero into a scratch file of its own beside the views file (no journal, no syncs: a scratch
-file is deleted if anything fails), one by this process and one by a second interpreter, both up
-to the same notification, while the live views keep their rows and the live follower keeps them
+file is deleted if anything fails), one by this process and one by a second process (a fork of
+this one, or a fresh interpreter when this one runs other threads), both up to the same
+notification, while the live views keep their rows and the live follower keeps them
 current. The talks' seat events, which both groups' SQL reads, are taken out of the log once, by
 this process, into a third scratch file both read (``sqlreplay.SharedSeats``: the second process
 waits for word on its standard input before it reads it). Each process then copies its group's
@@ -16,8 +17,9 @@ in, with the views' tracking positions, so readers see the old rows or the rebui
 mix and never an empty view; the live follower then carries on from those positions.
 
 If the second process fails, its group is rebuilt here too, after the first: the result is the
-same, only slower. PostgreSQL, a single view, one CPU or a short log (under 75,000 events, where
-starting the second process costs more than it saves): ``Projector.rebuild``, in place (for a log
+same, only slower. PostgreSQL, a single view, one CPU or a short log (under 20,000 events, or
+75,000 when the second process is a fresh interpreter: ``parallel_from``, where starting the
+second process costs more than it saves): ``Projector.rebuild``, in place (for a log
 of up to 100,000 events in one transaction).
 """
 from __future__ import annotations
@@ -25,10 +27,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence, Set
+import threading
+import traceback
+from collections.abc import Callable, Sequence, Set
 from pathlib import Path
+from typing import TextIO
 
 import sqlalchemy as sa
 
@@ -62,6 +68,8 @@ SEATS_COST = 1.05
 COPY_COST = {"attendance": 0.83, "expertise": 0.47, "notifications": 0.48, "people": 0.07, "graph": 0.03,
              "schedule": 0.03, "trades": 0.01}
 CHILD_START_SECONDS = 0.6
+# The same when it is a fork of this process (``_Forked``), which has imported all of that already.
+FORK_START_SECONDS = 0.05
 
 
 def group_seconds(group: Sequence[str], events: int, makes_seats: bool = False, start: float = 0.0
@@ -75,15 +83,15 @@ def group_seconds(group: Sequence[str], events: int, makes_seats: bool = False, 
     return replay, sum(COPY_COST.get(n, 0) for n in group) * events / 1e6
 
 
-def finish_seconds(here: Sequence[str], there: Sequence[str], events: int, seat_views: Set[str] = frozenset()
-                   ) -> float:
+def finish_seconds(here: Sequence[str], there: Sequence[str], events: int, seat_views: Set[str] = frozenset(),
+                   start: float = CHILD_START_SECONDS) -> float:
     """When a rebuild split into ``here`` (this process, which makes the seats table when any
     view takes the seat events in SQL: ``seat_views``) and ``there`` (the second process, counting
-    its interpreter's start) is done, by the costs above: the views file takes one copy at a time,
-    so the process whose replay ends first copies first and the other copies after both its replay
-    and that copy."""
+    its ``start``) is done, by the costs above: the views file takes one copy at a time, so the
+    process whose replay ends first copies first and the other copies after both its replay and
+    that copy."""
     first = group_seconds(here, events, bool(seat_views) and bool(here))
-    second = group_seconds(there, events, False, CHILD_START_SECONDS) if there else (0.0, 0.0)
+    second = group_seconds(there, events, False, start) if there else (0.0, 0.0)
     (early, early_copy), (late, late_copy) = sorted((first, second))
     return max(early + early_copy, late) + late_copy
 
@@ -92,17 +100,18 @@ def finish_seconds(here: Sequence[str], there: Sequence[str], events: int, seat_
 CHILD = [sys.executable, "-m", "commonroom.platform.rebuild"]
 
 
-def split(names: Sequence[str], events: int = 1_000_000, seat_views: Set[str] = frozenset()
-          ) -> tuple[list[str], list[str]]:
+def split(names: Sequence[str], events: int = 1_000_000, seat_views: Set[str] = frozenset(),
+          start: float = CHILD_START_SECONDS) -> tuple[list[str], list[str]]:
     """Two groups of the views whose rebuild is done soonest over ``events`` events
-    (``finish_seconds``: at best the second process's replay and copy end as the first one's
-    replay does, which then copies): of every way to split the views (2^8 for eight)."""
+    (``finish_seconds``, the second process starting after ``start`` seconds: at best its replay
+    and copy end as the first one's replay does, which then copies): of every way to split the
+    views (2^8 for eight)."""
     ordered = sorted(names)
     best: tuple[float, list[str], list[str]] | None = None
     for mask in range(1, 2 ** len(ordered) - 1):  # each view here or there, neither group empty
         here = [n for i, n in enumerate(ordered) if not mask >> i & 1]
         there = [n for i, n in enumerate(ordered) if mask >> i & 1]
-        seconds = finish_seconds(here, there, events, seat_views)
+        seconds = finish_seconds(here, there, events, seat_views, start)
         if best is None or seconds < best[0]:
             best = (seconds, here, there)
     if best is None:  # one view
@@ -110,32 +119,52 @@ def split(names: Sequence[str], events: int = 1_000_000, seat_views: Set[str] = 
     return best[1], best[2]
 
 
-# Below this many events one process is quicker: the second one spends 0.35-0.5 s starting (a
-# fresh interpreter importing the app) and the swap copies its rows again, while one process
-# rebuilds in one transaction (``Projector.ATOMIC_REBUILD_UP_TO``, which must stay above this).
-# Measured on the bench's histories, each way three times in turn (AMD EPYC, slow phase): at 55.6k
-# events one transaction 36.8-37.2k events/s against 29.8-30.1k in two processes; at 89.1k
-# 30.1-31.3k against 31.5-33.0k; at 111.6k 30.6-31.3k against 33.5-34.7k.
+# Below this many events one process is quicker: the second one starts (a fresh interpreter
+# importing the app: 0.35-0.5 s; a fork: a few ms) and the swap copies its rows again, while one
+# process rebuilds in one transaction (``Projector.ATOMIC_REBUILD_UP_TO``, which must stay above
+# both). Measured on the bench's histories, each way three times in turn (AMD EPYC). A fresh
+# interpreter, slow phase: at 55.6k events one transaction 36.8-37.2k events/s against 29.8-30.1k
+# in two processes; at 89.1k 30.1-31.3k against 31.5-33.0k; at 111.6k 30.6-31.3k against
+# 33.5-34.7k. A fork (session of 2026-12-06): at 10.6k events one process 0.23 s against 0.29-0.31
+# s; at 16.3k 0.32-0.35 s against 0.34 s; at 21.8k 0.43-0.46 s against 0.35-0.37 s; at 33.1k
+# 0.67-0.68 s against 0.44-0.47 s.
 PARALLEL_FROM_EVENTS = 75_000
+FORK_PARALLEL_FROM_EVENTS = 20_000
+
+
+def forks() -> bool:
+    """Whether ``rebuild`` starts its second process as a fork of this one by default: where
+    there is ``fork`` and this process runs no other thread (see ``_Forked``)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def parallel_from(fork: bool) -> int:
+    """From how many events ``rebuild`` uses two processes by default, the second one a fork of
+    this one or a fresh interpreter."""
+    return FORK_PARALLEL_FROM_EVENTS if fork else PARALLEL_FROM_EVENTS
 
 
 def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None = None,
-            processes: int | None = None, min_events: int = PARALLEL_FROM_EVENTS) -> int:
+            processes: int | None = None, min_events: int | None = None, fork: bool | None = None) -> int:
     """Rebuild the named views (all by default) by replaying the log; return how many
     notifications this process read. On SQLite, with a second CPU and at least ``min_events``
     events, into scratch files on both cores, swapped in at the end (the live views keep their
     rows meanwhile); otherwise in place (``Projector.rebuild``: for a short log one transaction,
-    so readers see the old rows until it commits)."""
+    so readers see the old rows until it commits). ``fork``: the second process is a fork of
+    this one (``_Forked``) or a fresh interpreter; by default a fork when this process runs no
+    other thread (``forks``). ``min_events``: by default ``parallel_from(fork)``."""
     from commonroom.platform.engines import is_sqlite
 
     projector: Projector = app.projector
     chosen = list(names) if names else [v.name for v in projector.views]
     processes = processes if processes is not None else min(2, os.cpu_count() or 1)
+    fork = fork if fork is not None else forks()
+    min_events = min_events if min_events is not None else parallel_from(fork)
     if (processes < 2 or len(chosen) < 2 or not is_sqlite(app.database_url)
             or projector.head() < min_events):
         return projector.rebuild(chosen, progress=progress)
     seat_views = {name for name in chosen if projector.view(name).sql_replayer() is not None}
-    here, there = split(chosen, projector.head(), seat_views)
+    here, there = split(chosen, projector.head(), seat_views, FORK_START_SECONDS if fork else CHILD_START_SECONDS)
     scratches = [_scratch_path(projector, part) for part in ("here", "there", "seats")]
     _remove(*scratches)
     owner = os.getpid()  # names the shadow tables of both processes
@@ -143,10 +172,16 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
     shared = bool(seat_views) and app.store.reads_sqlite_rows and sqlreplay.usable()
     if shared:  # made here, read by both (the second one ATTACHes it as it starts, empty until told)
         sqlreplay.create_shared_seats(str(scratches[2]))
-    # A fresh interpreter (not multiprocessing's spawn, which re-imports the caller's __main__):
-    # it rebuilds its group and copies it into shadow tables in the views file, as this one does.
-    child = subprocess.Popen([*CHILD, app.database_url, str(scratches[1]), ",".join(there), str(owner), str(upto),
-                              str(scratches[2]) if shared else "-"], stdin=subprocess.PIPE)
+    # The second process rebuilds its group and copies it into shadow tables in the views file, as
+    # this one does: a fork, or a fresh interpreter (not multiprocessing's spawn, which re-imports
+    # the caller's __main__).
+    scratch, seats_file = str(scratches[1]), str(scratches[2]) if shared else None
+    if fork:
+        child = _Forked(lambda ready: _second_process(app.database_url, scratch, there, owner, upto, seats_file,
+                                                      ready))
+    else:
+        child = subprocess.Popen([*CHILD, app.database_url, scratch, ",".join(there), str(owner), str(upto),
+                                  seats_file or "-"], stdin=subprocess.PIPE)
     swap = _Swap(projector.engine, owner)
     try:
         seats = None
@@ -182,7 +217,57 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
 READY = "seats ready"
 
 
-def _tell(child: subprocess.Popen, word: str) -> None:
+class _Forked:
+    """The second process as a fork of this one, as far as ``rebuild`` uses a ``Popen``: it starts
+    with every module this one has imported (a fresh interpreter spends 0.4-0.9 s importing them
+    before its replay begins). ``target(ready)`` runs in it, ``ready`` waiting for the word this
+    process writes to ``stdin``; it exits without the interpreter's teardown, status 0 if
+    ``target`` returned and 1 (its traceback on stderr) if it raised. Only from a process with no
+    other thread: one holding a lock as the fork happens would leave it held in the fork. The fork
+    opens connections of its own and never touches this process's (SQLite's rule for fork)."""
+
+    def __init__(self, target: Callable[[Callable[[], None]], None]) -> None:
+        read_end, write_end = os.pipe()
+        sys.stdout.flush()  # (else the fork would write out this process's unwritten output again)
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # the fork
+            status = 1
+            try:
+                os.close(write_end)
+                with os.fdopen(read_end) as words:
+                    target(lambda: _told(words))
+                status = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
+        os.close(read_end)
+        self.stdin = os.fdopen(write_end, "wb")
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _tell(child: subprocess.Popen | _Forked, word: str) -> None:
     """Send ``word`` to the second process and close its input (which ends its wait either way)."""
     try:
         if word:
@@ -192,9 +277,10 @@ def _tell(child: subprocess.Popen, word: str) -> None:
         pass
 
 
-def _told() -> None:
-    """In the second process: wait for the first one's word that the shared seats table is made."""
-    word = sys.stdin.readline().strip()
+def _told(words: TextIO | None = None) -> None:
+    """In the second process: wait for the first one's word that the shared seats table is made
+    (on ``words``, by default its standard input)."""
+    word = (words or sys.stdin).readline().strip()
     if word != READY:
         raise RuntimeError(f"the first rebuild process did not make the seats table (it said {word!r})")
 
@@ -447,14 +533,15 @@ def _in_a_transaction(cursor, statements: Sequence[str]) -> None:
 
 
 def _second_process(database_url: str, scratch: str, names: Sequence[str], owner: int, upto: int,
-                    seats: str | None) -> None:
+                    seats: str | None, ready: Callable[[], None] = _told) -> None:
     """Rebuild ``names`` up to notification ``upto`` into ``scratch`` and copy them into shadow
     tables of the views file, named for the rebuild of process ``owner``, which swaps them in.
-    ``seats``: the file of the seats table the first process makes for both (``_told`` when)."""
+    ``seats``: the file of the seats table the first process makes for both (``ready`` returns
+    when it is made)."""
     from commonroom.platform.engines import make_engine, views_url
     from commonroom.projections.catalog import all_views
 
-    shared = sqlreplay.SharedSeats(seats, ready=_told) if seats is not None else None
+    shared = sqlreplay.SharedSeats(seats, ready=ready) if seats is not None else None
     rebuild_into(database_url, scratch, names, upto=upto, shared=shared)
     engine = make_engine(views_url(database_url), immediate=True)
     try:

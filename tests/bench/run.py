@@ -30,7 +30,7 @@ from bench_history import History, generate  # noqa: E402
 from bench_report import Report  # noqa: E402
 
 from commonroom.platform.bootstrap import bootstrap, views_url  # noqa: E402
-from commonroom.platform.rebuild import PARALLEL_FROM_EVENTS  # noqa: E402
+from commonroom.platform.rebuild import forks, parallel_from  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "instance" / "bench"
@@ -77,7 +77,7 @@ class Bench:
         events = rebuilds[0][1]
         rebuild = bench_store.summary([r for r, _ in rebuilds])
         read = bench_store.summary([r for r, _ in reads])
-        two = db == "SQLite" and events >= PARALLEL_FROM_EVENTS  # as rebuild() decides
+        two = db == "SQLite" and events >= parallel_from(forks())  # as rebuild() decides
         how = "half of the views in a second process" if two else "one process"
         self.report.rate("Projections", f"rebuild, {events:,} events ({how})", db, rebuild, "events/s",
                          ceiling=read, ceiling_label="read+decode",

@@ -4,6 +4,7 @@ batches of 7, or in one batch, and the same rows live processing built."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from datetime import timedelta
@@ -139,17 +140,23 @@ def test_a_replay_holding_rows_across_batches_writes_the_live_rows(services, clo
     assert every_table(services) == live
 
 
+@pytest.mark.parametrize("fork", [True, False], ids=["fork", "interpreter"])
 @pytest.mark.parametrize("second_process", ["works", "fails"])
-def test_a_rebuild_split_over_two_processes_holds_the_live_rows(services, clock, monkeypatch, second_process):
+def test_a_rebuild_split_over_two_processes_holds_the_live_rows(services, clock, monkeypatch, second_process, fork):
     # given a history with every event of every view, projected live as it happened
     a_history_with_every_event(services, clock)
     a_history_with_every_exchange(services, clock)
     live = every_table(services)
     indexes = table_indexes(services)
-    if second_process == "fails":  # a real interpreter that cannot start the second rebuild
+    if second_process == "fails" and fork:  # the fork's rebuild raises (the fork runs this process's code)
+        def failing(*args, **kwargs):
+            raise RuntimeError("the second rebuild fails")
+        monkeypatch.setattr(parallel, "_second_process", failing)
+    elif second_process == "fails":  # a real interpreter that cannot start the second rebuild
         monkeypatch.setattr(parallel, "CHILD", [sys.executable, "-m", "commonroom.platform.no_such_module"])
-    # when the views are rebuilt with half of them in a second process (SQLite; PostgreSQL: one)
-    read = parallel.rebuild(services, processes=2, min_events=0)
+    # when the views are rebuilt with half of them in a second process (SQLite; PostgreSQL: one),
+    # a fork of this one or a fresh interpreter
+    read = parallel.rebuild(services, processes=2, min_events=0, fork=fork)
     # then it read the whole log, and every table holds exactly the rows live processing built,
     # whether the second process's rows were swapped in or, when it failed, rebuilt here instead
     assert read == services.store.max_notification_id()
@@ -248,8 +255,11 @@ def test_while_a_two_process_rebuild_runs_the_live_views_keep_their_rows(service
     seen = []
     real = parallel.rebuild_into
 
+    parent = os.getpid()
+
     def looking(*args, **kwargs):  # this process's group is being rebuilt into its scratch file
-        seen.append(every_table(services))
+        if os.getpid() == parent:  # (not in a fork: it must not use this process's connections)
+            seen.append(every_table(services))
         return real(*args, **kwargs)
     monkeypatch.setattr(parallel, "rebuild_into", looking)
     # when they are rebuilt on two processes
@@ -296,9 +306,24 @@ def test_a_rebuild_of_a_short_log_is_one_transaction_that_the_followers_wait_for
 
 
 def test_a_log_too_short_for_two_processes_is_rebuilt_in_one_transaction():
-    # rebuild() leaves a log shorter than PARALLEL_FROM_EVENTS to Projector.rebuild: that must be
+    # rebuild() leaves a log shorter than parallel_from(fork) to Projector.rebuild: that must be
     # the one-transaction path (readers keep the old rows), not the emptied-then-refilled one
-    assert parallel.PARALLEL_FROM_EVENTS <= Projector.ATOMIC_REBUILD_UP_TO
+    assert max(parallel.parallel_from(True), parallel.parallel_from(False)) <= Projector.ATOMIC_REBUILD_UP_TO
+    # (a fork starts in a few ms, a fresh interpreter in 0.35-0.9 s: it pays from a longer log)
+    assert parallel.parallel_from(True) < parallel.parallel_from(False)
+
+
+def test_a_rebuild_forks_its_second_process_only_from_a_process_without_other_threads():
+    # a thread holding a lock as the fork happens would leave it held in the fork for ever
+    assert parallel.forks() == (threading.active_count() == 1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not parallel.forks()
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_in_one_step(sqlite_url, clock,
@@ -312,10 +337,14 @@ def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_i
             c.exec_driver_sql('CREATE TABLE "signups__rebuilt_999999999" (x INTEGER)')
         copied, registered = [], []
         real = parallel._shadow_ddl
+        parent = os.getpid()
 
         def meanwhile(model, shadow, taken):
             # while the rebuilt rows are being copied in, a peer registers and the live follower
-            # projects it: the views file is not held for the whole copy
+            # projects it: the views file is not held for the whole copy (by this process's copy:
+            # a forked second process must not use this one's connections)
+            if os.getpid() != parent:
+                return real(model, shadow, taken)
             if len(copied) == 1 and not registered:
                 registered.append(True)
                 services.settle(services.people.register("Late Comer", "late@example.org", "Tax",
@@ -377,8 +406,8 @@ def test_the_second_process_copies_its_group_into_shadow_tables_the_first_swaps_
             copied_here.extend(view.name for view in views)
             return real(self, scratch, views)
         monkeypatch.setattr(parallel._Swap, "copy", noting)
-        # when the views are rebuilt on two processes
-        parallel.rebuild(services, processes=2, min_events=0)
+        # when the views are rebuilt on two processes (the second a fresh interpreter)
+        parallel.rebuild(services, processes=2, min_events=0, fork=False)
         # then this process copied only its own group, the second one's arrived as shadow tables
         # it copied itself, and the swap holds every row live processing built
         views = services.projector.views
