@@ -389,8 +389,8 @@ class Projector:
         ``log``: the event log, readable on this engine's connections in SQL (a scratch file with
         the log ATTACHed, ``platform.rebuild``). When every view here that handles the seat events
         has a ``SqlReplayer`` (``Projection.sql_replayer``), the replay reads the log up to its
-        head as the replay began (or ``log.upto``) without those events, and those replayers make their rows from
-        them in SQL at the end (``projections.sqlreplay``)."""
+        head as the replay began (or ``log.upto``) without those events, and those replayers make
+        their rows from them in SQL at the end (``projections.sqlreplay``)."""
         views = [self.view(n) for n in names] if names else self.views
         names = [v.name for v in views]
         for view in views:

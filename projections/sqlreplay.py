@@ -7,7 +7,11 @@ schedule's counts), whose rows were then converted back to text and inserted. Th
 set-shaped (a sign-up's status is its last seat event; a waitlist position is a rank by joining
 order; seat counts are sums), so a replay into a scratch file that can read the log (ATTACHed
 beside it, both SQLite) leaves those events out of its reading and makes their rows with
-``INSERT ... SELECT`` over the log at the end, after the handlers' and replayers' rows.
+``INSERT ... SELECT`` over the log at the end, after the handlers' and replayers' rows. The
+seat events are first taken out of the log into a table (``seats``): a temporary one, or in a
+rebuild on two processes one file both read (``SharedSeats``). A view's SQL may read the rows
+another's made earlier in the same replay (``mark_made``/``made``: notifications' audience from
+attendance's sign-ups).
 
 These ``SqlReplayer`` s are a second definition of those rows, as the ``Replayer`` s are: the
 handlers stay the definition, and a rebuild through this path is tested to give the rows live
@@ -18,13 +22,12 @@ sends the replay back through decoding, where upcasting happens).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-
-import sqlite3
-from contextlib import closing
 
 import sqlalchemy as sa
 from eventsourcing.utils import get_topic
@@ -213,11 +216,12 @@ def made(conn: sa.Connection, log: Log, upto: int, table: str) -> str | None:
 
 def forget(conn: sa.Connection, log: Log, upto: int) -> int:
     """At the end of a replay: return how many seat events the log holds up to ``upto`` (those
-    the replay left out of its decoding), and forget the table ``seats`` made. A shared one goes
-    with the rebuild's scratch files; a temporary one with the connection: a replay that reads the log in SQL runs on a scratch file's
-    engine, disposed right after (``platform.rebuild.rebuild_into``), and a connection used again
-    makes it afresh (``seats``). Dropping it freed its pages one by one: 0.1-0.25 s at 1.12M
-    events, against nothing when the connection closes."""
+    the replay left out of its decoding), and forget the table ``seats`` made (and the tables
+    marked made). A shared one goes with the rebuild's scratch files; a temporary one with the
+    connection: a replay that reads the log in SQL runs on a scratch file's engine, disposed right
+    after (``platform.rebuild.rebuild_into``), and a connection used again makes it afresh
+    (``seats``). Dropping it freed its pages one by one: 0.1-0.25 s at 1.12M events, against
+    nothing when the connection closes."""
     conn.info.pop(MADE, None)
     if conn.info.pop(SEATS_TABLE, None) is None:
         wanted = ", ".join(f"'{topic}'" for topic in topics(SEATS))
