@@ -164,32 +164,33 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
             or projector.head() < min_events):
         return projector.rebuild(chosen, progress=progress)
     seat_views = {name for name in chosen if projector.view(name).sql_replayer() is not None}
-    here, there = split(chosen, projector.head(), seat_views, FORK_START_SECONDS if fork else CHILD_START_SECONDS)
+    upto = projector.head()  # both read to the same notification (and the seats table is made to it)
+    here, there = split(chosen, upto, seat_views, FORK_START_SECONDS if fork else CHILD_START_SECONDS)
     scratches = [_scratch_path(projector, part) for part in ("here", "there", "seats")]
     _remove(*scratches)
     owner = os.getpid()  # names the shadow tables of both processes
-    upto = projector.head()  # both read to the same notification (and the seats table is made to it)
     shared = bool(seat_views) and app.store.reads_sqlite_rows and sqlreplay.usable()
-    if shared:  # made here, read by both (the second one ATTACHes it as it starts, empty until told)
-        sqlreplay.create_shared_seats(str(scratches[2]))
-    # The second process rebuilds its group and copies it into shadow tables in the views file, as
-    # this one does: a fork, or a fresh interpreter (not multiprocessing's spawn, which re-imports
-    # the caller's __main__).
     scratch, seats_file = str(scratches[1]), str(scratches[2]) if shared else None
-    if fork:
-        child = _Forked(lambda ready: _second_process(app.database_url, scratch, there, owner, upto, seats_file,
-                                                      ready))
-    else:
-        child = subprocess.Popen([*CHILD, app.database_url, scratch, ",".join(there), str(owner), str(upto),
-                                  seats_file or "-"], stdin=subprocess.PIPE)
-    swap = _Swap(projector.engine, owner)
-    try:
+    child: subprocess.Popen | _Forked | None = None
+    swap: _Swap | None = None
+    try:  # (whatever fails, from here on: the second process stopped, every scratch file removed)
+        if seats_file is not None:  # made here, read by both (the second one ATTACHes it as it starts)
+            sqlreplay.create_shared_seats(seats_file)
+        # The second process rebuilds its group and copies it into shadow tables in the views file,
+        # as this one does: a fork, or a fresh interpreter (not multiprocessing's spawn, which
+        # re-imports the caller's __main__).
+        if fork:
+            child = _Forked(lambda ready: _second_process(app.database_url, scratch, there, owner, upto, seats_file,
+                                                          ready))
+        else:
+            child = subprocess.Popen([*CHILD, app.database_url, scratch, ",".join(there), str(owner), str(upto),
+                                      seats_file or "-"], stdin=subprocess.PIPE)
+        swap = _Swap(projector.engine, owner)
         seats = None
-        if shared:
-            sqlreplay.make_shared_seats(str(scratches[2]), app.store.sqlite_path,
-                                        app.store.recorder.events_table_name, upto)
-            seats = sqlreplay.SharedSeats(str(scratches[2]), ready=lambda: None)
-        _tell(child, READY if shared else "")
+        if seats_file is not None:
+            sqlreplay.make_shared_seats(seats_file, app.store.sqlite_path, app.store.recorder.events_table_name, upto)
+            seats = sqlreplay.SharedSeats(seats_file, ready=lambda: None)
+        _tell(child, READY if seats is not None else "")
         read = rebuild_into(app.database_url, str(scratches[0]), here, progress=progress, store=app.store,
                             upto=upto, shared=seats)
         swap.copy(scratches[0], [projector.view(n) for n in here])
@@ -203,10 +204,13 @@ def rebuild(app, names: Sequence[str] | None = None, progress: Progress | None =
             swap.copy(scratches[1], [projector.view(n) for n in there])
         swap.commit()
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        swap.close()
+        if child is not None:
+            _tell(child, "")  # (closes its input, if a failure came before the word)
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        if swap is not None:
+            swap.close()
         _remove(*scratches)
     projector.forget_reached()
     return read
@@ -230,7 +234,12 @@ class _Forked:
         read_end, write_end = os.pipe()
         sys.stdout.flush()  # (else the fork would write out this process's unwritten output again)
         sys.stderr.flush()
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if self.pid == 0:  # the fork
             status = 1
             try:

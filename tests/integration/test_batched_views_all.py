@@ -417,3 +417,26 @@ def test_the_second_process_copies_its_group_into_shadow_tables_the_first_swaps_
         assert every_table(services) == live
     finally:
         services.close()
+
+
+def test_a_fork_that_cannot_start_fails_the_rebuild_and_leaves_nothing_open(sqlite_url, clock, monkeypatch):
+    # given projected views (SQLite: PostgreSQL rebuilds in place), and a machine that cannot fork
+    services = bootstrap(sqlite_url, clock=clock)
+    try:
+        a_history_with_every_event(services, clock)
+        live = every_table(services)
+
+        def cannot(*_args):
+            raise OSError(12, "Cannot allocate memory")
+        monkeypatch.setattr(os, "fork", cannot)
+        open_before = len(os.listdir("/proc/self/fd"))
+        # when a rebuild would fork its second process
+        with pytest.raises(OSError, match="Cannot allocate memory"):
+            parallel.rebuild(services, processes=2, min_events=0, fork=True)
+        # then it fails as the fork did, with no pipe left open, no scratch file left behind, and
+        # the live views untouched
+        assert len(os.listdir("/proc/self/fd")) == open_before
+        assert not list(Path(services.projector.engine.url.database or ".").parent.glob("*.rebuild-*"))
+        assert every_table(services) == live
+    finally:
+        services.close()
