@@ -49,8 +49,8 @@ def projections_rebuild(views: tuple[str, ...]) -> None:
 
     On SQLite from 20,000 events (``rebuild.parallel_from``) the views are rebuilt on both cores
     into scratch files and swapped in at the end, so the live views keep their rows meanwhile
-    (``platform/rebuild.py``); otherwise in place, in one transaction up to 100,000 events (readers see the old rows until it
-    commits), emptied and refilled beyond that."""
+    (``platform/rebuild.py``); otherwise in place, in one transaction up to 100,000 events
+    (readers see the old rows until it commits), emptied and refilled beyond that."""
     from commonroom.platform.rebuild import rebuild
 
     projector = services().projector

@@ -10,7 +10,7 @@ this one, or a fresh interpreter when this one runs other threads), both up to t
 notification, while the live views keep their rows and the live follower keeps them
 current. The talks' seat events, which both groups' SQL reads, are taken out of the log once, by
 this process, into a third scratch file both read (``sqlreplay.SharedSeats``: the second process
-waits for word on its standard input before it reads it). Each process then copies its group's
+waits for word on a pipe, a fresh interpreter's standard input, before it reads it). Each process then copies its group's
 tables into shadow tables in the views file (``_Swap.copy``: short transactions, the follower's
 batches going on between them), and one transaction renames the live tables out and the shadows
 in, with the views' tracking positions, so readers see the old rows or the rebuilt ones, never a
@@ -68,7 +68,8 @@ SEATS_COST = 1.05
 COPY_COST = {"attendance": 0.83, "expertise": 0.47, "notifications": 0.48, "people": 0.07, "graph": 0.03,
              "schedule": 0.03, "trades": 0.01}
 CHILD_START_SECONDS = 0.6
-# The same when it is a fork of this process (``_Forked``), which has imported all of that already.
+# The same when it is a fork of this process (``_Forked``), which has imported all of that already:
+# its replay began 0.01-0.03 s after the first's in instrumented runs (111.6k and 1.12M events).
 FORK_START_SECONDS = 0.05
 
 
@@ -250,9 +251,7 @@ class _Forked:
             except BaseException:
                 traceback.print_exc()
             finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(status)
+                _exit_at_once(status)
         os.close(read_end)
         self.stdin = os.fdopen(write_end, "wb")
         self.returncode: int | None = None
@@ -274,6 +273,15 @@ class _Forked:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _exit_at_once(status: int) -> None:
+    """End the second process once its rows are copied (or it failed), its output written out,
+    without the interpreter's teardown: freeing every object the replay held, which the first
+    process waits for (0.1 s at 111.6k events)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _tell(child: subprocess.Popen | _Forked, word: str) -> None:
@@ -566,9 +574,5 @@ def _second_process(database_url: str, scratch: str, names: Sequence[str], owner
 if __name__ == "__main__":  # the second process: database URL, scratch file, view names, owner, upto, seats file
     _second_process(sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), int(sys.argv[5]),
                     None if sys.argv[6] == "-" else sys.argv[6])
-    # Done: its files are closed and its rows copied. Exit without the interpreter's teardown
-    # (freeing every object the replay held, which the first process waits for: 0.1 s at 111.6k
-    # events); a failure above still exits the usual way, with its traceback and status 1.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # (a failure above exits the usual way, with its traceback and status 1)
+    _exit_at_once(0)
