@@ -69,9 +69,8 @@ class Server:
         env = dict(os.environ, COMMONROOM_DATABASE_URL=database_url, COMMONROOM_SECRET_KEY=SECRET_KEY,
                    COMMONROOM_FOLLOW="0")
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
-        self.projector = subprocess.Popen(
-            [str(Path(sys.executable).with_name("commonroom")), "projections", "run"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._env = env
+        self.projector = self.start_projector()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), *gunicorn_options(threads), "-b", f"127.0.0.1:{self.port}",
              "--pythonpath", str(BENCH_DIR), "--backlog", "2048", "wsgi_bench:app"],
@@ -113,20 +112,35 @@ class Server:
                 return route["rule"]
         return None
 
+    def start_projector(self) -> subprocess.Popen:
+        self.projector = subprocess.Popen(
+            [str(Path(sys.executable).with_name("commonroom")), "projections", "run"],
+            env=self._env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self.projector
+
+    def stop_projector(self) -> None:
+        """Stop the projection worker (SIGTERM: after its current batch). Stopped, not paused: a
+        paused process could hold a read snapshot of the log, which keeps SQLite from reusing its WAL."""
+        _stop(self.projector)
+
     def stop(self, keep_log: bool = False) -> None:
         """Stop the server and the projection worker; their log (a JSON line a request, tens of
         megabytes over a run) is deleted unless ``keep_log``."""
         for process in (self.process, self.projector):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            _stop(process)
         self.log.close()
         if not keep_log:
             Path(self.log.name).unlink(missing_ok=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def get(port: int, path: str, headers: dict | None = None) -> tuple[int, bytes]:

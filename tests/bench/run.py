@@ -158,7 +158,7 @@ class Bench:
                     loads["session_post"] = [self.run_wrk(server.base, "/", self.args.seconds, [
                         (re.sub(r"^/talks/([^/]+)/.*$", r"/bench/session-post/\1", p), c, b) for p, c, b in posts])
                         for _ in range(self.args.repeats)]
-                    loads["signup_paused"] = self.signups_with_projector_paused(server, url, route, history)
+                    loads["signup_unprojected"] = self.signups_without_projector(server, url, route, history)
                 else:
                     loads["signup"] = None
             loads["rss_mb"] = server.worker_rss_mb()
@@ -167,21 +167,21 @@ class Bench:
         self.report_http(db, size, loads, bare, full)
         return loads
 
-    def signups_with_projector_paused(self, server: bench_http.Server, url: str, route: str,
-                                      history: History) -> list:
+    def signups_without_projector(self, server: bench_http.Server, url: str, route: str,
+                                  history: History) -> list:
         """A diagnostic beside the sign-up POST: the same kind of fresh sign-ups while the projection
-        worker is paused (SIGSTOP), so the two web workers write with no views' work running beside
-        them on the machine's two cores. Resumed, the worker catches up (``signups_recorded`` waits
-        for it) before anything else is measured."""
+        worker is stopped, so the two web workers write with no views' work running beside them on
+        the machine's two cores. A new worker then catches up (``signups_recorded`` waits for it)
+        before anything else is measured."""
         runs = []
-        os.kill(server.projector.pid, signal.SIGSTOP)
+        server.stop_projector()
         try:
             for _ in range(self.args.repeats):
                 posts = bench_http.signup_posts(route, history.pairs(
                     min(SIGNUP_POSTS_PER_RUN, history.remaining() // self.args.repeats)))
                 runs.append(self.run_wrk(server.base, "/", self.args.seconds, posts))
         finally:
-            os.kill(server.projector.pid, signal.SIGCONT)
+            server.start_projector()
         bench_store.signups_recorded(url, history.bench_peers, timeout=300)
         return runs
 
@@ -218,9 +218,9 @@ class Bench:
                 r.http("HTTP", "POST /bench/session-post/<talk_id> (ceiling: the sign-up POST's session, CSRF, "
                        "signed-in peer, flash and redirect, without the command)", f"{db} {size}",
                        loads["session_post"], bare_rate, target="-", met=None)
-                r.http("HTTP", f"POST {loads['signup_route']} with the projection worker paused (diagnostic: "
-                       "the write path without the views' work beside it; the worker catches up afterwards)",
-                       f"{db} {size}", loads["signup_paused"], bare_rate, target="-", met=None,
+                r.http("HTTP", f"POST {loads['signup_route']} with the projection worker stopped (diagnostic: "
+                       "the write path without the views' work beside it; a new worker catches up afterwards)",
+                       f"{db} {size}", loads["signup_unprojected"], bare_rate, target="-", met=None,
                        also=("the sign-up POST with the worker running",
                              bench_store.summary([x.rate for x in runs])))
             r.http("HTTP", "GET /bench/bare (ceiling: bare Flask in the same server)", f"{db} {size}", bare,
