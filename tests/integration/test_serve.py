@@ -25,6 +25,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stopped(server: subprocess.Popen, log_path: Path, seconds: float = 60) -> None:
+    """Wait for a server sent SIGTERM to exit. ``seconds`` bounds a stuck server (gunicorn gives its
+    workers 30 s to finish before it kills them), it is not a timing assertion; past it the server
+    is killed and the test fails with the server's log, so a hang says what it was doing."""
+    try:
+        server.wait(seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        raise AssertionError(f"the server did not stop within {seconds:.0f} s of SIGTERM: "
+                             f"{log_path.read_text()}") from None
+
+
 @pytest.mark.parametrize("workers,threads", [(0, 1), (2, 1), (2, 4)], ids=["dev-server", "gunicorn", "gunicorn-threads"])
 def test_serve_answers_http_until_stopped(tmp_path, workers, threads):
     port = free_port()
@@ -51,7 +64,7 @@ def test_serve_answers_http_until_stopped(tmp_path, workers, threads):
             assert error.code == 404
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(20)
+        stopped(server, tmp_path / "serve.log")
     if workers:
         # each request is logged once, as a JSON line (no second, plain access log line)
         lines = [line for line in (tmp_path / "serve.log").read_text().splitlines() if "serve-probe" in line]
@@ -107,7 +120,7 @@ def test_gunicorn_projects_in_a_worker_process_of_its_own_restarted_if_it_stops(
         started = list(children(server.pid))
     finally:
         os.kill(server.pid, signal.SIGTERM)  # to the serve process alone: it passes it on
-        server.wait(30)
+        stopped(server, log_path)
     # and stopping the server stopped everything it started (gunicorn and the projector)
     assert len(started) == 2
 
