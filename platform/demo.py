@@ -205,14 +205,15 @@ class Timeline:
 
 
 def seed_demo(app: Commonroom, *, peers: int = 48, seed: int = 1, weeks_back: int = 13, weeks_ahead: int = 4,
-              on_progress: Callable[[float], None] | None = None) -> DemoSummary:
+              on_progress: Callable[[float], None] | None = None, now: datetime | None = None) -> DemoSummary:
     """Seed an empty store with an organisation whose programme started ``weeks_back`` weeks ago.
 
-    ``on_progress`` receives the fraction (0..1) of the demo's timeline performed so far.
+    ``on_progress`` receives the fraction (0..1) of the demo's timeline performed so far. ``now``:
+    the moment the story reaches (by default the present; the programme's days follow from it).
     """
     started = _time.perf_counter()
     head_before = app.store.max_notification_id()
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = (now or datetime.now(timezone.utc)).replace(second=0, microsecond=0)
     clock = DemoClock(now)
     demo = with_clock(app, clock)
     timeline = Timeline(clock, until=now)
@@ -509,7 +510,11 @@ class _Exchanges:
                  involving: DemoPeer | None) -> tuple[DemoPeer, DemoPeer, str, str] | None:
         """(proposer, partner, offer, want): both joined before, reciprocal skills if any pair has them."""
         def free(p: DemoPeer) -> bool:
-            return p.joined < before - timedelta(days=1) and self.trading.get(p.email, 0) < 2
+            return p.joined < before - timedelta(days=1) and self.trading.get(p.email, 0) < most(p)
+
+        def most(p: DemoPeer) -> int:
+            # two trades each; the organizer's second is the last one, still open, left for her to answer
+            return 2 if story == "open" or p is not self.seeder.peers[0] else 1
 
         ready = self.some([p for p in self.seeder.peers if p.offers and free(p)])
         if involving is not None and involving not in ready:

@@ -307,3 +307,24 @@ def test_a_small_demo_seeds_postgresql_with_simulated_timestamps_in_log_order(pg
     assert summary.events == len(times) and trades == summary.trades > 0 and summary.mentorships > 0
     assert times[0] < datetime.now(timezone.utc) - timedelta(weeks=5)
     assert all(earlier <= later for earlier, later in zip(times, times[1:]))
+
+
+@pytest.mark.parametrize("weekday", range(7))
+def test_the_trades_the_output_promises_are_there_whatever_the_day(tmp_path, weekday):
+    # given the demo seeded on each day of one week (its programme's days follow from "now"; the
+    # organizer once ran out of trades on a Monday, and the open trade went to someone else)
+    now = datetime(2026, 12, 7, 12, 30, tzinfo=timezone.utc) + timedelta(days=weekday)
+    app = bootstrap(f"sqlite:///{tmp_path}/demo.sqlite3")
+    try:
+        seed_demo(app, peers=40, seed=3, now=now)
+        with app.engine.connect() as c:
+            ids = dict(c.execute(sa.select(PeerRow.email, PeerRow.id)).all())
+            trades = c.execute(sa.select(TradeRow)).all()
+    finally:
+        app.close()
+    # then both peers the output invites to sign in take part in a trade, and the open one awaits ada
+    for email in ("ada@example.org", "grace@example.org"):
+        assert any(ids[email] in (t.proposer_id, t.partner_id) for t in trades), (now, email)
+    [open_trade] = [t for t in trades if t.status == "proposed"]
+    assert open_trade.partner_id == open_trade.awaiting_id == ids["ada@example.org"], now
+    assert len(trades) == 12, now
