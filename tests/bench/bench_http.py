@@ -70,7 +70,7 @@ class Server:
                    COMMONROOM_FOLLOW="0")
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
         self._env = env
-        self.projector = self.start_projector()
+        self.start_projector()  # (self.projector)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), *gunicorn_options(threads), "-b", f"127.0.0.1:{self.port}",
              "--pythonpath", str(BENCH_DIR), "--backlog", "2048", "wsgi_bench:app"],
@@ -112,11 +112,11 @@ class Server:
                 return route["rule"]
         return None
 
-    def start_projector(self) -> subprocess.Popen:
+    def start_projector(self) -> None:
+        """Start a projection worker (``commonroom projections run``) as ``self.projector``."""
         self.projector = subprocess.Popen(
             [str(Path(sys.executable).with_name("commonroom")), "projections", "run"],
             env=self._env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        return self.projector
 
     def stop_projector(self) -> None:
         """Stop the projection worker (SIGTERM: after its current batch). Stopped, not paused: a
