@@ -509,12 +509,12 @@ class _Exchanges:
     def partners(self, before: datetime, story: str,
                  involving: DemoPeer | None) -> tuple[DemoPeer, DemoPeer, str, str] | None:
         """(proposer, partner, offer, want): both joined before, reciprocal skills if any pair has them."""
-        def free(p: DemoPeer) -> bool:
-            return p.joined < before - timedelta(days=1) and self.trading.get(p.email, 0) < most(p)
-
         def most(p: DemoPeer) -> int:
             # two trades each; the organizer's second is the last one, still open, left for her to answer
             return 2 if story == "open" or p is not self.seeder.peers[0] else 1
+
+        def free(p: DemoPeer) -> bool:
+            return p.joined < before - timedelta(days=1) and self.trading.get(p.email, 0) < most(p)
 
         ready = self.some([p for p in self.seeder.peers if p.offers and free(p)])
         if involving is not None and involving not in ready:

@@ -7,20 +7,21 @@ the views are split in two groups (``split``, by their measured costs), and each
 from zero into a scratch file of its own beside the views file (no journal, no syncs: a scratch
 file is deleted if anything fails), one by this process and one by a second process (a fork of
 this one, or a fresh interpreter when this one runs other threads), both up to the same
-notification, while the live views keep their rows and the live follower keeps them
-current. The talks' seat events, which both groups' SQL reads, are taken out of the log once, by
-this process, into a third scratch file both read (``sqlreplay.SharedSeats``: the second process
-waits for word on a pipe, a fresh interpreter's standard input, before it reads it). Each process then copies its group's
-tables into shadow tables in the views file (``_Swap.copy``: short transactions, the follower's
-batches going on between them), and one transaction renames the live tables out and the shadows
-in, with the views' tracking positions, so readers see the old rows or the rebuilt ones, never a
-mix and never an empty view; the live follower then carries on from those positions.
+notification, while the live views keep their rows and the live follower keeps them current.
+The talks' seat events, which both groups' SQL reads, are taken out of the log once, by this
+process, into a third scratch file both read (``sqlreplay.SharedSeats``: the second process waits
+for word on a pipe, a fresh interpreter's standard input, before it reads it). Each process then
+copies its group's tables into shadow tables in the views file (``_Swap.copy``: short
+transactions, the follower's batches going on between them), and one transaction renames the
+live tables out and the shadows in, with the views' tracking positions, so readers see the old
+rows or the rebuilt ones, never a mix and never an empty view; the live follower then carries on
+from those positions.
 
 If the second process fails, its group is rebuilt here too, after the first: the result is the
 same, only slower. PostgreSQL, a single view, one CPU or a short log (under 20,000 events, or
 75,000 when the second process is a fresh interpreter: ``parallel_from``, where starting the
-second process costs more than it saves): ``Projector.rebuild``, in place (for a log
-of up to 100,000 events in one transaction).
+second process costs more than it saves): ``Projector.rebuild``, in place (for a log of up to
+100,000 events in one transaction).
 """
 from __future__ import annotations
 

@@ -119,8 +119,9 @@ class Server:
             env=self._env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop_projector(self) -> None:
-        """Stop the projection worker (SIGTERM: after its current batch). Stopped, not paused: a
-        paused process could hold a read snapshot of the log, which keeps SQLite from reusing its WAL."""
+        """Stop the projection worker (SIGTERM: after its current batch). Stopped rather than paused
+        with SIGSTOP, which might catch it inside a read of the log and so keep SQLite from reusing
+        the log's WAL meanwhile (not measured: stopping it leaves no such question)."""
         _stop(self.projector)
 
     def stop(self, keep_log: bool = False) -> None:
