@@ -337,6 +337,8 @@ def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_i
             c.exec_driver_sql('CREATE TABLE "signups__rebuilt_999999999" (x INTEGER)')
         copied, registered = [], []
         real = parallel._shadow_ddl
+        # (every table swapped in by renaming it: this history's tables would all be copied)
+        monkeypatch.setattr(parallel, "SWAP_ROWS_AT_MOST", -1)
         parent = os.getpid()
 
         def meanwhile(model, shadow, taken):
@@ -372,6 +374,53 @@ def test_a_two_process_rebuild_copies_without_holding_the_views_file_and_swaps_i
         # and no shadow table is left, the dead rebuild's included
         with services.projector.engine.connect() as c:
             assert not c.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE '%rebuilt%'").all()
+    finally:
+        services.close()
+
+
+def index_names_by_table(services) -> dict[str, set[str]]:
+    with services.projector.engine.connect() as c:
+        rows = c.exec_driver_sql("SELECT tbl_name, name FROM sqlite_master WHERE type = 'index'").all()
+    names: dict[str, set[str]] = {}
+    for table, name in rows:
+        if not name.startswith("sqlite_autoindex_"):  # (renamed with their table)
+            names.setdefault(table, set()).add(name)
+    return names
+
+
+def test_a_swap_copies_the_rows_of_small_tables_and_renames_large_ones(sqlite_url, clock, monkeypatch):
+    # given projected views (SQLite: the swap is SQLite's) in which some tables hold more rows than
+    # a swap copies, and a small table with an index its model does not have (an older version's)
+    services = bootstrap(sqlite_url, clock=clock)
+    try:
+        a_history_with_every_event(services, clock)
+        live, indexes = every_table(services), table_indexes(services)
+        monkeypatch.setattr(parallel, "SWAP_ROWS_AT_MOST", 2)
+        large = {name for name, rows in live.items() if len(rows) > 2 and name != "projection_tracking"}
+        small = {name for name, rows in live.items() if len(rows) <= 2 and name != "projection_tracking"}
+        assert large and small
+        odd = sorted(small)[0]
+        with services.projector.engine.begin() as c:
+            column = c.exec_driver_sql(f'PRAGMA table_info("{odd}")').all()[-1][1]
+            c.exec_driver_sql(f'CREATE INDEX "not_in_the_model" ON "{odd}" ("{column}")')
+        before = index_names_by_table(services)
+        assert any(before.get(t) for t in large) and any(before.get(t) for t in small - {odd})
+        # when the views are rebuilt on two processes and swapped in
+        parallel.rebuild(services, processes=2, min_events=0)
+        after = index_names_by_table(services)
+        # then every table holds the rows live processing built, with the model's indexes
+        assert every_table(services) == live
+        assert table_indexes(services) == indexes
+        # the large tables were renamed in (an index keeps the name it was made with: the shadows'
+        # alternate), the small ones kept their tables and index names and took the rebuilt rows,
+        # but the one whose indexes were not the model's was renamed in like a large one
+        assert all(after.get(t) != before.get(t) for t in large if before.get(t))
+        assert all(after.get(t) == before.get(t) for t in small - {odd})
+        assert "not_in_the_model" not in after.get(odd, set())
+        # and no shadow or retired table is left
+        with services.projector.engine.connect() as c:
+            assert not c.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name LIKE '%rebuilt%' OR name LIKE '%retired%'").all()
     finally:
         services.close()
 
