@@ -3,6 +3,7 @@ otherwise a threaded Python client (slower itself, so its figures are lower boun
 
 from __future__ import annotations
 
+import ctypes
 import http.client
 import json
 import os
@@ -74,7 +75,8 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), *gunicorn_options(threads), "-b", f"127.0.0.1:{self.port}",
              "--pythonpath", str(BENCH_DIR), "--backlog", "2048", "wsgi_bench:app"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_ends_with_the_bench)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -116,7 +118,8 @@ class Server:
         """Start a projection worker (``commonroom projections run``) as ``self.projector``."""
         self.projector = subprocess.Popen(
             [str(Path(sys.executable).with_name("commonroom")), "projections", "run"],
-            env=self._env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=self._env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_ends_with_the_bench)
 
     def stop_projector(self) -> None:
         """Stop the projection worker (SIGTERM: after its current batch). Stopped rather than paused
@@ -132,6 +135,16 @@ class Server:
         self.log.close()
         if not keep_log:
             Path(self.log.name).unlink(missing_ok=True)
+
+
+def _ends_with_the_bench() -> None:
+    """In the server's and the projection worker's process, before exec: a SIGTERM when the
+    process that started them ends. A bench killed by a signal (``timeout``'s SIGTERM, a kill)
+    runs no ``finally``, and its servers, in sessions of their own, went on serving and polling
+    into the next run's measurements. (Linux ``prctl(PR_SET_PDEATHSIG)``; the servers are started
+    from the bench's main thread, whose end is what the kernel watches.)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
 
 
 def _stop(process: subprocess.Popen) -> None:
