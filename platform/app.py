@@ -18,8 +18,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import commonroom.templates
 from commonroom.domain.errors import DomainError
-from commonroom.platform.bootstrap import bootstrap, settings_from_env
 from commonroom.platform import logs
+from commonroom.platform.bootstrap import bootstrap, settings_from_env
 from commonroom.platform.eventstore import REQUEST_ID
 from commonroom.platform.web import consistency, security, sessions
 
@@ -125,17 +125,15 @@ class _SecurityHeaders:
 
     def __init__(self, wsgi_app) -> None:
         self.wsgi_app = wsgi_app
+        self.headers = [(name.lower(), (name, value)) for name, value in SECURITY_HEADERS]
 
     def __call__(self, environ, start_response):
         def start(status, headers, exc_info=None):
             present = {name.lower() for name, _ in headers}
-            headers.extend(header for lower, header in _SECURITY_HEADERS if lower not in present)
+            headers.extend(header for lower, header in self.headers if lower not in present)
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)
-
-
-_SECURITY_HEADERS = tuple((name.lower(), (name, value)) for name, value in SECURITY_HEADERS)
 
 
 # Request ids: 16 hex digits from a random tag per start, the process id (gunicorn workers fork

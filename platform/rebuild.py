@@ -464,8 +464,8 @@ class _Swap:
     rebuilding process copies its own group. ``commit``: one transaction renames the live tables
     out (``<table>__retired_<owner>``) and the shadows in (or, for a table of at most
     ``SWAP_ROWS_AT_MOST`` rows shaped as the live one, copies its rows into the live table), and
-    sets the views' tracking positions,
-    so readers see the old rows or the rebuilt ones, never a mix and never an empty view.
+    sets the views' tracking positions, so readers see the old rows or the rebuilt ones, never a
+    mix and never an empty view.
     ``close`` drops the swapped-out tables after it, one a transaction (or, if the swap did not
     happen, the shadows)."""
 
