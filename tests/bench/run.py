@@ -137,11 +137,10 @@ class Bench:
             # whose phase moves every figure by 30-50% within minutes
             self.run_wrk(server.base, "/bench/bare", 1)  # warm-ups
             self.run_wrk(server.base, "/programme", 1)
-            bare, loads["schedule"] = [], []
+            bare, schedule = loads["bare"], loads["schedule"] = [], []
             for _ in range(self.args.repeats):
                 bare.append(self.run_wrk(server.base, "/bench/bare", self.args.seconds))
-                loads["schedule"].append(self.run_wrk(server.base, "/programme", self.args.seconds))
-            loads["bare"] = bare
+                schedule.append(self.run_wrk(server.base, "/programme", self.args.seconds))
             if full:
                 loads["home"] = measure("/")
                 directory = server.route("/directory", "GET")
@@ -156,8 +155,7 @@ class Bench:
                         min(SIGNUP_POSTS_PER_RUN, history.remaining() // (self.args.repeats + 1)))))
                     before = bench_store.signups_recorded(url, history.bench_peers)
                     for _ in range(self.args.repeats):
-                        posts = bench_http.signup_posts(route, history.pairs(
-                            min(SIGNUP_POSTS_PER_RUN, history.remaining() // self.args.repeats)))
+                        posts = self.fresh_signups(route, history)
                         loads["signup"].append(self.run_wrk(server.base, "/", self.args.seconds, posts))
                     loads["signup_route"] = route
                     loads["signup_recorded"] = bench_store.signups_recorded(url, history.bench_peers) - before
@@ -175,6 +173,12 @@ class Bench:
         self.report_http(db, size, loads, bare, full)
         return loads
 
+    def fresh_signups(self, route: str, history: History) -> list[tuple[str, str, str]]:
+        """One run's POSTs: each a (talk, peer) no run has signed up yet, as many as a run can use
+        while enough are left for the runs after it."""
+        return bench_http.signup_posts(route, history.pairs(
+            min(SIGNUP_POSTS_PER_RUN, history.remaining() // self.args.repeats)))
+
     def signups_without_projector(self, server: bench_http.Server, url: str, route: str,
                                   history: History) -> list:
         """A diagnostic beside the sign-up POST: the same kind of fresh sign-ups while the projection
@@ -185,9 +189,7 @@ class Bench:
         server.stop_projector()
         try:
             for _ in range(self.args.repeats):
-                posts = bench_http.signup_posts(route, history.pairs(
-                    min(SIGNUP_POSTS_PER_RUN, history.remaining() // self.args.repeats)))
-                runs.append(self.run_wrk(server.base, "/", self.args.seconds, posts))
+                runs.append(self.run_wrk(server.base, "/", self.args.seconds, self.fresh_signups(route, history)))
         finally:
             server.start_projector()
         bench_store.signups_recorded(url, history.bench_peers, timeout=300)
