@@ -14,22 +14,24 @@ settle inside their own request (see ``api.py``).
 
 from __future__ import annotations
 
-from flask import current_app, request, session
+from flask import current_app, session
 
 SESSION_KEY = "seen"
 
 
 def after_command(position: int) -> None:
     """Call after a form's command succeeded, before redirecting to the page that shows it."""
-    if position and position > session.get(SESSION_KEY, 0):
-        session[SESSION_KEY] = position
+    sess = session._get_current_object()  # (one proxy lookup: see app._register_hooks)
+    if position and position > sess.get(SESSION_KEY, 0):
+        sess[SESSION_KEY] = position
 
 
-def settle_for_session() -> None:
-    """Before any request reads a view: reflect every command this session made (a no-op for most)."""
-    seen = session.get(SESSION_KEY)
-    if not seen or request.endpoint == "static" or request.blueprint == "health":
+def settle_for_session(req, sess) -> None:
+    """Before any request reads a view: reflect every command this session made (a no-op for most).
+    ``req`` and ``sess`` are the request and its session (the objects, not Flask's proxies)."""
+    seen = sess.get(SESSION_KEY)
+    if not seen or req.endpoint == "static" or req.blueprint == "health":
         return
     if isinstance(seen, int):
         current_app.extensions["commonroom"].settle(seen)
-    session.pop(SESSION_KEY, None)
+    sess.pop(SESSION_KEY, None)

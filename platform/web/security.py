@@ -70,19 +70,22 @@ def load_peer(peer_id: UUID | str) -> CurrentPeer | None:
     return CurrentPeer(UUID(id_), name, email, department, timezone, bool(is_organizer))
 
 
-def load_session_peer() -> None:
-    g.peer = None
-    peer_id = session.get("peer_id")
+def load_session_peer(sess, ctx_g) -> None:
+    """``g.peer``: the session's signed-in peer (None when signed out or no longer active).
+    ``sess`` and ``ctx_g`` are the request's session and ``g`` (the objects, not Flask's proxies:
+    this runs on every request)."""
+    ctx_g.peer = None
+    peer_id = sess.get("peer_id")
     if peer_id:
-        g.peer = load_peer(peer_id)
-        if g.peer is None:
-            session.clear()
+        ctx_g.peer = load_peer(peer_id)
+        if ctx_g.peer is None:
+            sess.clear()
 
 
 def login_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        if g.get("peer") is None:
+        if g._get_current_object().get("peer") is None:  # (see app._register_hooks on proxies)
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
@@ -108,16 +111,17 @@ def csrf_token() -> str:
     return token
 
 
-def check_csrf() -> None:
-    """Every form POST carries the session's token (API routes use bearer tokens instead)."""
+def check_csrf(req, sess) -> None:
+    """Every form POST carries the session's token (API routes use bearer tokens instead).
+    ``req`` and ``sess`` are the request and its session (the objects, not Flask's proxies)."""
     # JSON API routes authenticate with bearer tokens, never the session cookie, so a forged
     # cross-site request carries no credentials there.
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith("/api/"):
+    if req.method in ("GET", "HEAD", "OPTIONS") or req.path.startswith("/api/"):
         return
     if current_app.config.get("CSRF_DISABLED"):
         return
-    sent = _sent_token() or request.headers.get("X-CSRF-Token", "")
-    expected = session.get("csrf", "")
+    sent = _sent_token(req) or req.headers.get("X-CSRF-Token", "")
+    expected = sess.get("csrf", "")
     if not expected or not hmac.compare_digest(sent, expected):
         abort(400, "the form expired or came from elsewhere (CSRF check failed); reload the page and try again")
 
@@ -127,18 +131,18 @@ def check_csrf() -> None:
 _SMALL_FORM = 16 * 1024
 
 
-def _sent_token() -> str:
+def _sent_token(req) -> str:
     """The form's ``csrf_token``. A small urlencoded body is split by ``urllib.parse`` from the
     request's cached body instead of through werkzeug's form parser (~100 us a request, with its
     stream wrapping and MultiDict, for one field of a one-button form); werkzeug still parses the
     same cached body if the view reads ``request.form``."""
-    length = request.content_length
-    if request.mimetype == "application/x-www-form-urlencoded" and length is not None and length <= _SMALL_FORM:
-        for name, value in parse_qsl(request.get_data(cache=True), keep_blank_values=True):
+    length = req.content_length
+    if req.mimetype == "application/x-www-form-urlencoded" and length is not None and length <= _SMALL_FORM:
+        for name, value in parse_qsl(req.get_data(cache=True), keep_blank_values=True):
             if name == b"csrf_token":
                 return value.decode("utf-8", "replace")
         return ""
-    return request.form.get("csrf_token", "")
+    return req.form.get("csrf_token", "")
 
 
 # --- API tokens -----------------------------------------------------------------------------------
