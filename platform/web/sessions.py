@@ -11,10 +11,10 @@ Two more costs of every request that writes the cookie, both gone without changi
 reader of Flask's cookies accepts:
 - The JSON inside is Flask's tagged JSON, byte for byte, but values of the plain kinds a session
   holds (str, int, float, bool, None, lists, tuples, dicts) are tagged by one type check each
-  instead of Flask's walk over its seven tag classes, and the JSON is read and written by the app's
-  JSON provider directly, not through the ``current_app`` proxy.
-- itsdangerous tries ``zlib.compress`` on every payload: its default 32 KiB window and 128 KiB
-  hash tables are allocated and zeroed for a cookie of ~150 bytes (~90k instructions, most of them
+  instead of Flask's walk over its seven tag classes, and the JSON is read and written by the
+  standard library with the options of the app's JSON provider, not through ``current_app``.
+- itsdangerous tries ``zlib.compress`` on every payload, which allocates and zeroes tables sized
+  for its default 32 KiB window for a cookie of ~150 bytes (~90k instructions, most of them
   ``memset``). The attempt here uses a window no larger than the payload and the smallest hash
   table: still a zlib stream (``zlib.decompress`` reads any window size), a byte or two longer.
 """
