@@ -70,10 +70,15 @@ class Bench:
                          f"(real aggregates, saved in batches of 5,000 with store.save)")
         return history, app
 
-    def projections(self, app, label: str, db: str, repeats: int) -> None:
-        say(f"[{label}] rebuild x{repeats} and raw read-and-decode x{repeats}")
-        rebuilds = repeat(repeats, lambda: bench_store.rebuild_per_second(app))
-        reads = repeat(repeats, lambda: bench_store.read_and_decode_per_second(app))
+    def projections(self, app, label: str, db: str, repeats: int, single_repeats: int | None = None) -> None:
+        """The rebuild beside its ceiling, ``repeats`` runs of each in turn (a rebuild, then a read
+        of the same notifications: the share compares runs seconds apart, where a batch of one
+        and then a batch of the other put the machine's phase between them); ``single_repeats``
+        runs of the one-process rebuild beside a two-process one (default ``repeats``)."""
+        say(f"[{label}] rebuild and raw read-and-decode in turn, x{repeats}")
+        pairs = repeat(repeats, lambda: (bench_store.rebuild_per_second(app),
+                                         bench_store.read_and_decode_per_second(app)))
+        rebuilds, reads = [r for r, _ in pairs], [d for _, d in pairs]
         events = rebuilds[0][1]
         rebuild = bench_store.summary([r for r, _ in rebuilds])
         read = bench_store.summary([r for r, _ in reads])
@@ -90,7 +95,8 @@ class Bench:
                          db, stock, "events/s", ceiling=read, ceiling_label="read+decode as a rebuild reads (read_events)",
                          target="(comparison)", met=None)
         if two and events < 500_000:  # the one-process figure beside it (not at 1M: time)
-            single = bench_store.summary([r for r, _ in repeat(repeats, lambda: bench_store.rebuild_per_second(
+            runs = repeats if single_repeats is None else single_repeats
+            single = bench_store.summary([r for r, _ in repeat(runs, lambda: bench_store.rebuild_per_second(
                 app, one_process=True))])
             self.report.rate("Projections", f"rebuild, {events:,} events (one process)", db, single, "events/s",
                              ceiling=read, ceiling_label="read+decode", target="(comparison)", met=None)
@@ -293,8 +299,14 @@ class Bench:
                     Path(f"{file}{suffix}").unlink(missing_ok=True)
             history, app = self.prepare(url, events, f"SQLite {size}")
             small = size == "10k"
-            self.projections(app, f"SQLite {size}", "SQLite",
-                             (self.args.small_rebuilds or self.args.repeats) if small else 1)
+            # 10k: --small-rebuilds (default --repeats); the larger default history: --big-rebuilds
+            # (its one-process comparison once: ~11 s a run); 1M: once (~35 s a pair)
+            if small:
+                self.projections(app, f"SQLite {size}", "SQLite", self.args.small_rebuilds or self.args.repeats)
+            elif size == "1M":
+                self.projections(app, f"SQLite {size}", "SQLite", 1)
+            else:
+                self.projections(app, f"SQLite {size}", "SQLite", self.args.big_rebuilds, single_repeats=1)
             if small:
                 self.commands(app, history, "SQLite")
             else:
@@ -390,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-events", type=int, default=10_000, help="the PostgreSQL history")
     parser.add_argument("--small-rebuilds", type=int, default=None,
                         help="rebuild runs on the 10k history (default: --repeats)")
+    parser.add_argument("--big-rebuilds", type=int, default=3,
+                        help="rebuild runs (each beside a read-and-decode run) on the --big-events history")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the histories (trying the bench out)")
     parser.add_argument("--markdown", default=str(REPO / "docs" / "benchmarks.md"))
     args = parser.parse_args(argv)
