@@ -70,11 +70,11 @@ class Bench:
                          f"(real aggregates, saved in batches of 5,000 with store.save)")
         return history, app
 
-    def projections(self, app, label: str, db: str, repeats: int, single_repeats: int | None = None) -> None:
-        """The rebuild beside its ceiling, ``repeats`` runs of each in turn (a rebuild, then a read
-        of the same notifications: the share compares runs seconds apart, where a batch of one
-        and then a batch of the other put the machine's phase between them); ``single_repeats``
-        runs of the one-process rebuild beside a two-process one (default ``repeats``)."""
+    def projections(self, app, label: str, db: str, repeats: int) -> None:
+        """The rebuild beside its ceiling, ``repeats`` pairs of runs: a rebuild, then a read of the
+        same notifications, so the share compares runs seconds apart (all rebuilds and then all
+        reads had the machine's phase move between the two). Beside a two-process rebuild, one run
+        of the one-process rebuild for comparison."""
         say(f"[{label}] rebuild and raw read-and-decode in turn, x{repeats}")
         pairs = repeat(repeats, lambda: (bench_store.rebuild_per_second(app),
                                          bench_store.read_and_decode_per_second(app)))
@@ -94,10 +94,8 @@ class Bench:
         self.report.rate("Projections", f"read+decode {events:,} events through eventsourcing's recorder and stock Mapper",
                          db, stock, "events/s", ceiling=read, ceiling_label="read+decode as a rebuild reads (read_events)",
                          target="(comparison)", met=None)
-        if two and events < 500_000:  # the one-process figure beside it (not at 1M: time)
-            runs = repeats if single_repeats is None else single_repeats
-            single = bench_store.summary([r for r, _ in repeat(runs, lambda: bench_store.rebuild_per_second(
-                app, one_process=True))])
+        if two and events < 500_000:  # the one-process figure beside it, once (~11 s at 111.6k; not at 1M)
+            single = bench_store.summary([bench_store.rebuild_per_second(app, one_process=True)[0]])
             self.report.rate("Projections", f"rebuild, {events:,} events (one process)", db, single, "events/s",
                              ceiling=read, ceiling_label="read+decode", target="(comparison)", met=None)
 
@@ -299,14 +297,11 @@ class Bench:
                     Path(f"{file}{suffix}").unlink(missing_ok=True)
             history, app = self.prepare(url, events, f"SQLite {size}")
             small = size == "10k"
-            # 10k: --small-rebuilds (default --repeats); the larger default history: --big-rebuilds
-            # (its one-process comparison once: ~11 s a run); 1M: once (~35 s a pair)
-            if small:
-                self.projections(app, f"SQLite {size}", "SQLite", self.args.small_rebuilds or self.args.repeats)
-            elif size == "1M":
-                self.projections(app, f"SQLite {size}", "SQLite", 1)
-            else:
-                self.projections(app, f"SQLite {size}", "SQLite", self.args.big_rebuilds, single_repeats=1)
+            # 10k: --small-rebuilds (default --repeats); the larger default history: --big-rebuilds;
+            # 1M: once (~35 s a pair)
+            rebuilds = ((self.args.small_rebuilds or self.args.repeats) if small
+                        else 1 if size == "1M" else self.args.big_rebuilds)
+            self.projections(app, f"SQLite {size}", "SQLite", rebuilds)
             if small:
                 self.commands(app, history, "SQLite")
             else:
