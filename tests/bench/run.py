@@ -70,11 +70,12 @@ class Bench:
                          f"(real aggregates, saved in batches of 5,000 with store.save)")
         return history, app
 
-    def projections(self, app, label: str, db: str, repeats: int) -> None:
+    def projections(self, app, label: str, db: str, repeats: int, targeted: bool = False) -> None:
         """The rebuild beside its ceiling, ``repeats`` pairs of runs: a rebuild, then a read of the
         same notifications, so the share compares runs seconds apart (all rebuilds and then all
         reads had the machine's phase move between the two). Beside a two-process rebuild, one run
-        of the one-process rebuild for comparison."""
+        of the one-process rebuild for comparison. ``targeted``: the rebuild's target applies (the
+        issue sets it for the 100k and 1M histories on SQLite; the 10k one is a comparison)."""
         say(f"[{label}] rebuild and raw read-and-decode in turn, x{repeats}")
         pairs = repeat(repeats, lambda: (bench_store.rebuild_per_second(app),
                                          bench_store.read_and_decode_per_second(app)))
@@ -86,9 +87,10 @@ class Bench:
         how = "half of the views in a second process" if two else "one process"
         self.report.rate("Projections", f"rebuild, {events:,} events ({how})", db, rebuild, "events/s",
                          ceiling=read, ceiling_label="read+decode",
-                         target=">= 100,000/s and >= 50% of ceiling",
+                         target=">= 100,000/s and >= 50% of ceiling" if targeted
+                         else "(comparison: the target is set for 100k and 1M events on SQLite)",
                          met=rebuild["median"] >= 100_000 and rebuild["median"] >= read["median"] / 2
-                         if db == "SQLite" else None)
+                         if targeted else None)
         stock = bench_store.summary([r for r, _ in repeat(1 if events >= 500_000 else repeats,
                                                           lambda: bench_store.stock_read_and_decode_per_second(app))])
         self.report.rate("Projections", f"read+decode {events:,} events through eventsourcing's recorder and stock Mapper",
@@ -301,7 +303,7 @@ class Bench:
             # 1M: once (~35 s a pair)
             rebuilds = ((self.args.small_rebuilds or self.args.repeats) if small
                         else 1 if size == "1M" else self.args.big_rebuilds)
-            self.projections(app, f"SQLite {size}", "SQLite", rebuilds)
+            self.projections(app, f"SQLite {size}", "SQLite", rebuilds, targeted=not small)
             if small:
                 self.commands(app, history, "SQLite")
             else:
