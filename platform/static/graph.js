@@ -24,6 +24,7 @@
 
   var canvas = document.getElementById("graph-canvas");
   if (!canvas || typeof cytoscape === "undefined") { return; }
+  var MAX_DRAWN_NODES = Number(canvas.dataset.maxNodes) || 300, MAX_DRAWN_EDGES = Number(canvas.dataset.maxLinks) || 400;
   var palette = ["#2563eb", "#db2777", "#16a34a", "#ea580c", "#7c3aed", "#0891b2", "#ca8a04", "#dc2626", "#4b5563"];
   var colours = {};
   function colour(department) {
@@ -34,6 +35,27 @@
   fetch(canvas.dataset.src, { headers: { "Accept": "application/json" } })
     .then(function (response) { return response.json(); })
     .then(function (data) {
+      // An organisation of thousands would be an unreadable hairball, slow to lay out: beyond the
+      // page's limits (data-max-nodes, data-max-links) draw the heaviest links and the people on
+      // them, and say what was left out (the lists below and the JSON have everything).
+      var nodes = data.nodes, edges = data.edges;
+      if (edges.length > MAX_DRAWN_EDGES) {
+        edges = edges.slice().sort(function (a, b) { return b.weight - a.weight; }).slice(0, MAX_DRAWN_EDGES);
+      }
+      if (nodes.length > MAX_DRAWN_NODES || edges.length < data.edges.length) {
+        var linked = {};
+        edges.forEach(function (e) { linked[e.source] = true; linked[e.target] = true; });
+        nodes = nodes.filter(function (n) { return linked[n.id]; });
+      }
+      if (nodes.length < data.nodes.length) {
+        var note = document.createElement("p");
+        note.id = "graph-drawn";
+        note.className = "muted";
+        note.textContent = "Drawn: the " + edges.length + " strongest of " + data.edges.length + " links and the " +
+          nodes.length + " people on them, of " + data.nodes.length + ".";
+        canvas.parentNode.insertBefore(note, canvas.nextSibling);
+      }
+      data = { nodes: nodes, edges: edges };
       var elements = data.nodes.map(function (n) {
         return { data: { id: n.id, label: n.name, department: n.department, url: n.url, colour: colour(n.department) } };
       }).concat(data.edges.map(function (e, i) {

@@ -74,3 +74,21 @@ def test_moving_the_timeline_back_shows_the_community_before_it_existed(live_ser
     page.keyboard.press("End")
     page.wait_for_function("() => !location.search.includes('step=0')")
     assert "Ann Archer taught Bob Baker" in page.locator("#edges").inner_text()
+
+
+def test_a_graph_of_more_people_than_the_drawing_holds_draws_those_with_links_and_says_so(
+        live_server, page, org, monkeypatch):
+    # given a drawing that holds two people, and four on record of whom two have a link
+    from commonroom.platform.web import directory as pages
+
+    monkeypatch.setattr(pages, "GRAPH_DRAWN_NODES", 2)
+    # when the graph page is drawn
+    page.goto(f"{live_server}/graph")
+    page.wait_for_selector("#graph-canvas[data-ready]")
+    # then Ann and Bob are drawn, and the page says what was left out (the lists keep everyone)
+    assert page.get_attribute("#graph-canvas", "data-ready") == "2"
+    drawn = page.evaluate("() => document.getElementById('graph-canvas').cytoscape.nodes().map(n => n.data('label'))")
+    assert sorted(drawn) == ["Ann Archer", "Bob Baker"]
+    assert page.locator("#graph-drawn").inner_text() == (
+        "Drawn: the 1 strongest of 1 links and the 2 people on them, of 4.")
+    assert "Cat Cole" in page.locator("#isolated").inner_text()

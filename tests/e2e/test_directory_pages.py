@@ -128,6 +128,36 @@ def test_graph_page_lists_the_learning_without_javascript(client, org):
     assert "Olive Organizer" in page[page.index('id="isolated"'):]
 
 
+def test_graph_page_shows_the_strongest_links_and_the_first_people_with_counts_of_the_rest(
+        client, org, clock, monkeypatch):
+    # given Ann also taught Cat, and Dan (Audit) has learned nothing yet, beside Olive (Operations)
+    from commonroom.platform.web import directory as pages
+
+    services = org["services"]
+    a_talk_held(services, clock, org["ann"], ["Rust"], attendees=[org["cat"]], ratings=[4], days_ago=5)
+    a_peer(services, "Dan Dole", "Audit")
+    services.settle()
+    # and a page that shows one link, two members of a community and one person not yet connected
+    monkeypatch.setattr(pages, "GRAPH_LINKS_SHOWN", 1)
+    monkeypatch.setattr(pages, "GRAPH_MEMBERS_SHOWN", 2)
+    monkeypatch.setattr(pages, "GRAPH_ISOLATED_SHOWN", 1)
+    # when the graph page is opened
+    page = client.get("/graph").get_data(as_text=True)
+    # then it lists one link and says how many there are, with the way to all of them
+    edges = page[page.index('id="edges"'):page.index('id="edges-more"')]
+    assert edges.count("<li>") == 1 and "Ann Archer</a> taught" in edges
+    more = page[page.index('id="edges-more"'):]
+    assert "The 1 strongest\n    of 2 links" in more and 'href="/graph.json' in more
+    # the community of three, two of them named and the third counted
+    communities = page[page.index('id="communities"'):page.index('<h3>Brokers')]
+    assert communities.count('href="/people/') == 2 and "and 1 more" in communities
+    # and the first of the two not yet connected, the other counted, both by department
+    isolated = page[page.index('id="isolated"'):page.index('id="isolated-by-department"')]
+    assert "Dan Dole" in isolated and "Olive Organizer" not in isolated and "and 1 more" in isolated
+    by_department = page[page.index('id="isolated-by-department"'):]
+    assert "Audit 1, Operations 1" in by_department[:by_department.index("</p>")]
+
+
 def test_graph_json_exports_nodes_and_edges(client, org):
     data = client.get("/graph.json").get_json()
     assert {n["name"] for n in data["nodes"]} >= {"Ann Archer", "Bob Baker"}

@@ -59,6 +59,44 @@ def test_the_tower_of_babel_measure_is_the_share_of_learning_across_departments_
     assert analyse(g).babel == [("2026-03", 1.0, 0.5), ("2026-04", 2.0, 1.0)]
 
 
+def test_brokers_are_networkxs_betweenness_over_the_whole_graph_though_only_linked_people_are_searched():
+    # given random graphs with many people who have no link (as in an organisation that has only
+    # begun recording learning), weighted and not, with cycles and people who only teach or learn
+    import random
+
+    import networkx as nx
+
+    rng = random.Random(11)
+    for _ in range(150):
+        n = rng.randint(1, 40)
+        nodes = people(*(f"P{i}:D{i % 3}" for i in range(n)))
+        edges = {}
+        for _ in range(rng.randint(0, 30)):
+            a, b = rng.randrange(n), rng.randrange(n)
+            if a != b:
+                edges[(a, b)] = edge(f"P{a}", f"P{b}", round(rng.uniform(0.5, 3), 2))
+        g = Graph(nodes, list(edges.values()), [])
+        whole = nx.DiGraph()
+        whole.add_nodes_from(p.id for p in nodes)
+        whole.add_edges_from((e["teacher"], e["learner"]) for e in g.edges)
+        # when analysed, then the brokers are exactly those of networkx over every person
+        expected = sorted(((p, round(b, 4)) for p, b in
+                           ((next(x for x in nodes if x.id == k), v)
+                            for k, v in nx.betweenness_centrality(whole, normalized=True).items()) if b > 0),
+                          key=lambda pb: (-pb[1], pb[0].name))
+        assert analyse(g).brokers == expected
+
+
+def test_thousands_of_people_without_a_link_are_isolated_and_counted_by_department():
+    # given 5,000 people, none of whom has taught or learned anything yet (networkx's betweenness
+    # over all of them would set up 25 million table entries), and one pair that has
+    nodes = people(*(f"P{i:04}:{'Audit' if i < 3000 else 'Tax' if i < 4500 else 'Advisory'}" for i in range(5000)))
+    result = analyse(Graph(nodes, [edge("P0000", "P0001")], []))
+    # then everyone else is isolated, counted by department, and nobody brokers
+    assert len(result.isolated) == 4998 and result.brokers == []
+    assert result.isolated_by_department == [("Audit", 2998), ("Tax", 1500), ("Advisory", 500)]
+
+
 def test_an_empty_graph_has_no_communities_brokers_or_months():
     result = analyse(Graph(people("A:Eng"), [], []))
     assert (result.communities, result.brokers, result.babel) == ([], [], [])
