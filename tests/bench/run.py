@@ -36,6 +36,9 @@ REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "instance" / "bench"
 PG_ADMIN = os.environ.get("COMMONROOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SIGNUP_POSTS_PER_RUN = 8000
+# The pages answered one at a time in-process on every history (Growth): the schedule, and the
+# knowledge-sharing graph, whose analytics and lists are the ones that could grow with the people.
+GROWTH_PAGES = ("/programme", "/graph")
 ANALYSIS_MARKER = "<!-- hand-written analysis below: kept when the bench rewrites this file -->"
 
 
@@ -129,7 +132,7 @@ class Bench:
                           raw={"p50_ms": p50, "p99_ms": p99, "samples": len(lags)})
 
     def http(self, url: str, history: History | None, db: str, size: str, full: bool) -> dict:
-        """Bare, schedule, home, directory and sign-up under gunicorn -w 2; returns the key loads."""
+        """Bare, schedule, home, directory, graph and sign-up under gunicorn -w 2; returns the key loads."""
         say(f"[{db} {size}] HTTP under gunicorn -w 2 ({self.loader}, {self.args.seconds}s x {self.args.repeats})")
         server = bench_http.Server(url)
         loads = {}
@@ -151,6 +154,7 @@ class Bench:
                 loads["home"] = measure("/")
                 directory = server.route("/directory", "GET")
                 loads["directory"] = measure("/directory?q=python") if directory else None
+                loads["graph"] = measure("/graph") if server.route("/graph", "GET") else None
                 route = next((r["rule"] for r in server.routes if "POST" in r["methods"] and "<" in r["rule"]
                               and any(w in r["rule"] for w in ("signup", "sign-up", "sign_up"))), None)
                 if route and history is not None:
@@ -207,7 +211,8 @@ class Bench:
         names = [("schedule", "GET /programme (schedule page)", 0.30)]
         if full:
             names += [("home", "GET / (home, upcoming talks)", None),
-                      ("directory", "GET /directory?q=python (search)", None)]
+                      ("directory", "GET /directory?q=python (search)", None),
+                      ("graph", "GET /graph (knowledge-sharing graph, this month)", None)]
         for key, label, share in names:
             runs = loads.get(key)
             if runs is None:
@@ -285,13 +290,14 @@ class Bench:
 
     # --- the whole run --------------------------------------------------------------------------
     def sqlite(self) -> None:
-        OUT.mkdir(parents=True, exist_ok=True)
+        out = Path(self.args.out)
+        out.mkdir(parents=True, exist_ok=True)
         big = self.args.big_events
         sizes = [("10k", 10_000), (f"{big // 1000}k", big)] + ([] if self.args.no_1m else [("1M", 1_000_000)])
         growth = {}
         for size, events in sizes:
             events = int(events * self.args.scale)
-            path = OUT / f"bench-{size}.sqlite3"
+            path = out / f"bench-{size}.sqlite3"
             url = f"sqlite:///{path}"
             views = Path(views_url(url).split("://", 1)[1][1:])
             for file in (path, views):
@@ -315,16 +321,18 @@ class Bench:
             growth[size]["url"] = url
         # One request at a time, the histories in turn (three rounds): measured minutes apart,
         # between other phases, two medians of the same page differed by up to 1.9x on this machine.
-        say("[SQLite] /programme one request at a time, each history in turn")
-        rounds = {size: [] for size in growth}
+        say(f"[SQLite] {' and '.join(GROWTH_PAGES)} one request at a time, each history in turn")
+        rounds = {size: {path: [] for path in GROWTH_PAGES} for size in growth}
         for _ in range(3):
             for size, loads in growth.items():
-                rounds[size].append(bench_http.page_latency(loads["url"], "/programme"))
-        for size, measured in rounds.items():
-            growth[size]["in_process"] = {
+                for path in GROWTH_PAGES:
+                    rounds[size][path].append(bench_http.page_latency(loads["url"], path))
+        for size, pages in rounds.items():
+            growth[size]["in_process"] = {path: {
                 "median_ms": statistics.median(m["median_ms"] for m in measured),
                 "p90_ms": statistics.median(m["p90_ms"] for m in measured),
                 "bytes": measured[-1]["bytes"], "rounds_ms": [m["median_ms"] for m in measured]}
+                for path, measured in pages.items()}
         self.report_growth(growth, "SQLite")
 
     def report_growth(self, growth: dict, db: str) -> None:
@@ -336,13 +344,14 @@ class Bench:
             self.report.plain("Growth", "GET /programme p50 latency under load, vs 10k", f"{db} {size}",
                               f"{p50:.1f} ms (x{ratio:.2f})", f"{p50_small:.1f} ms at 10k",
                               "<= 1.5x at 1M", ratio <= 1.5 if size == "1M" else None, raw={"ratio": ratio})
-            one, first = loads["in_process"], small["in_process"]
-            ratio = one["median_ms"] / first["median_ms"]
-            self.report.plain("Growth", "GET /programme answered one at a time in-process (median of 200, histories in turn, "
-                              "median of 3 rounds), vs 10k",
-                              f"{db} {size}", f"{one['median_ms']:.2f} ms (x{ratio:.2f}; p90 {one['p90_ms']:.2f} ms; "
-                              f"{one['bytes']:,} bytes)", f"{first['median_ms']:.2f} ms at 10k ({first['bytes']:,} bytes)",
-                              "<= 1.5x at 1M", ratio <= 1.5 if size == "1M" else None, raw={"ratio": ratio, **one})
+            for path in GROWTH_PAGES:
+                one, first = loads["in_process"][path], small["in_process"][path]
+                ratio = one["median_ms"] / first["median_ms"]
+                self.report.plain("Growth", f"GET {path} answered one at a time in-process (median of 200, histories in "
+                                  "turn, median of 3 rounds), vs 10k",
+                                  f"{db} {size}", f"{one['median_ms']:.2f} ms (x{ratio:.2f}; p90 {one['p90_ms']:.2f} ms; "
+                                  f"{one['bytes']:,} bytes)", f"{first['median_ms']:.2f} ms at 10k ({first['bytes']:,} bytes)",
+                                  "<= 1.5x at 1M", ratio <= 1.5 if size == "1M" else None, raw={"ratio": ratio, **one})
             self.report.plain("Growth", "gunicorn worker RSS after the load (largest worker)", f"{db} {size}",
                               f"{loads['rss_mb']:.0f} MB", "-", "< 200 MB at 1M",
                               loads["rss_mb"] < 200 if size == "1M" else None)
@@ -403,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="rebuild runs (each beside a read-and-decode run) on the --big-events history")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink the histories (trying the bench out)")
     parser.add_argument("--markdown", default=str(REPO / "docs" / "benchmarks.md"))
+    parser.add_argument("--out", default=str(OUT), help="the histories' databases and the JSON results")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop gunicorn and drop the PG database on kill
     started = time.perf_counter()
@@ -418,16 +428,17 @@ def main(argv: list[str] | None = None) -> int:
         bench.report.machine["load average at end (1, 5, 15 min)"] = Path("/proc/loadavg").read_text().split()[:3]
         bench.report.machine["duration"] = f"{time.perf_counter() - started:.0f} s"
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        OUT.mkdir(parents=True, exist_ok=True)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
         data = bench.report.as_json(stamp, vars(args))
-        (OUT / f"results-{stamp}.json").write_text(json.dumps(data, indent=2, default=str))
-        (OUT / "latest.json").write_text(json.dumps(data, indent=2, default=str))
+        (out / f"results-{stamp}.json").write_text(json.dumps(data, indent=2, default=str))
+        (out / "latest.json").write_text(json.dumps(data, indent=2, default=str))
         markdown = Path(args.markdown)
         kept = markdown.read_text().partition(ANALYSIS_MARKER)[2] if markdown.exists() else ""
         markdown.write_text(bench.report.markdown(stamp, " ".join(sys.argv[1:]))
                             + "\n" + ANALYSIS_MARKER + (kept or "\n"))
         say(bench.report.markdown(stamp, ""))
-        say(f"wrote {args.markdown} and {OUT / f'results-{stamp}.json'}")
+        say(f"wrote {args.markdown} and {out / f'results-{stamp}.json'}")
     return 0
 
 
