@@ -22,9 +22,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cached_property
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cached_property
 from uuid import UUID
 
 import sqlalchemy as sa
