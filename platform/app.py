@@ -155,7 +155,8 @@ def _next_request_id() -> str:
 
 
 def wants_json() -> bool:
-    return request.blueprint == "api" or request.path.startswith("/api/")
+    """Errors as JSON for the API and for a page's own JSON (``/graph.json``), as HTML elsewhere."""
+    return request.blueprint == "api" or request.path.startswith("/api/") or request.path.endswith(".json")
 
 
 def _register_errors(app: Flask) -> None:

@@ -37,7 +37,11 @@
     .then(function (data) {
       // An organisation of thousands would be an unreadable hairball, slow to lay out: beyond the
       // page's limits (data-max-nodes, data-max-links) draw the heaviest links and the people on
-      // them, and say what was left out (the lists below and the JSON have everything).
+      // them, and say what was left out (the lists below and the JSON have everything). For a
+      // large graph the page already asks for only those (?strongest=N; "people" and "links"
+      // count the whole graph).
+      var people = data.people !== undefined ? data.people : data.nodes.length;
+      var links = data.links !== undefined ? data.links : data.edges.length;
       var nodes = data.nodes, edges = data.edges;
       if (edges.length > MAX_DRAWN_EDGES) {
         edges = edges.slice().sort(function (a, b) { return b.weight - a.weight; }).slice(0, MAX_DRAWN_EDGES);
@@ -47,12 +51,12 @@
         edges.forEach(function (e) { linked[e.source] = true; linked[e.target] = true; });
         nodes = nodes.filter(function (n) { return linked[n.id]; });
       }
-      if (nodes.length < data.nodes.length) {
+      if (nodes.length < people) {
         var note = document.createElement("p");
         note.id = "graph-drawn";
         note.className = "muted";
-        note.textContent = "Drawn: the " + edges.length + " strongest of " + data.edges.length + " links and the " +
-          nodes.length + " people on them, of " + data.nodes.length + ".";
+        note.textContent = "Drawn: the " + edges.length + " strongest of " + links + " links and the " +
+          nodes.length + " people on them, of " + people + ".";
         canvas.parentNode.insertBefore(note, canvas.nextSibling);
       }
       data = { nodes: nodes, edges: edges };

@@ -165,6 +165,45 @@ def test_graph_json_exports_nodes_and_edges(client, org):
                               "topics": ["Kubernetes"]}]
 
 
+def test_graph_json_can_give_only_the_strongest_links_and_the_people_on_them(client, org, clock):
+    # given Ann taught Bob twice (two talks) and Cat once
+    services = org["services"]
+    a_talk_held(services, clock, org["ann"], ["Rust"], attendees=[org["bob"], org["cat"]], ratings=[4, 4], days_ago=5)
+    services.settle()
+    everything = client.get("/graph.json").get_json()
+    assert (everything["people"], everything["links"]) == (len(everything["nodes"]), 2)
+    # when only the strongest link is asked for
+    data = client.get("/graph.json?strongest=1").get_json()
+    # then it is Ann -> Bob, with only the two of them, and the whole graph's counts beside it
+    assert [(e["source"], e["target"]) for e in data["edges"]] == [(str(org["ann"]), str(org["bob"]))]
+    assert {n["name"] for n in data["nodes"]} == {"Ann Archer", "Bob Baker"}
+    assert (data["people"], data["links"]) == (everything["people"], 2)
+    assert client.get("/graph.json?strongest=0").get_json()["nodes"] == []
+
+
+@pytest.mark.parametrize("value", ["many", "-1", "1.5"])
+def test_graph_json_with_a_bad_strongest_is_a_422_naming_the_field(client, org, value):
+    response = client.get(f"/graph.json?strongest={value}")
+    assert response.status_code == 422
+    assert response.get_json() == {"error": "strongest must be a whole number of links (0 or more)",
+                                    "field": "strongest"}
+
+
+def test_the_graph_pages_drawing_asks_for_only_what_it_draws_of_a_large_graph(client, org, monkeypatch):
+    from commonroom.platform.web import directory as pages
+
+    def drawing_src() -> str:
+        page = client.get("/graph").get_data(as_text=True)
+        return page.split('id="graph-canvas"', 1)[1].split('data-src="', 1)[1].split('"', 1)[0]
+
+    # a graph of no more people than the drawing holds: all of it
+    assert "strongest" not in drawing_src()
+    # more people than that: the heaviest links the drawing holds, and the people on them
+    monkeypatch.setattr(pages, "GRAPH_DRAWN_NODES", 2)
+    monkeypatch.setattr(pages, "GRAPH_DRAWN_LINKS", 7)
+    assert drawing_src() == "/graph.json?strongest=7"
+
+
 def test_graph_as_of_before_the_talk_has_no_edges(client, org):
     before = (date.today() - timedelta(days=60)).isoformat()
     assert client.get(f"/graph.json?as_of={before}").get_json()["edges"] == []
