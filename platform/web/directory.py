@@ -188,7 +188,7 @@ def graph_page():
     department = request.args.get("department", "").strip() or None
     shown = d.graph(engine, at, topic, department)
     analysis = services().directory.analytics.get(at)
-    strongest = sorted(shown.edges, key=lambda e: e["weight"], reverse=True)[:GRAPH_LINKS_SHOWN]
+    strongest = heaviest(shown.edges, GRAPH_LINKS_SHOWN)
     # the drawing fetches only what it draws of a large graph (not every person: 3 MB at 21,001)
     drawn = {"strongest": GRAPH_DRAWN_LINKS} if len(shown.nodes) > GRAPH_DRAWN_NODES else {}
     drawing_src = url_for("directory.graph_json", as_of=as_of.isoformat() if as_of else None, topic=topic,
@@ -225,7 +225,7 @@ def graph_json():
                     request.args.get("department") or None)
     nodes, edges = shown.nodes, shown.edges
     if strongest is not None:
-        edges = sorted(edges, key=lambda e: e["weight"], reverse=True)[:strongest]
+        edges = heaviest(edges, strongest)
         on = {end for e in edges for end in (e["teacher"], e["learner"])}
         nodes = [p for p in nodes if p.id in on]
     return jsonify({
@@ -236,6 +236,11 @@ def graph_json():
         "edges": [{"source": e["teacher"], "target": e["learner"], "weight": e["weight"], "topics": e["topics"]}
                   for e in edges],
     })
+
+
+def heaviest(edges: list[dict], n: int) -> list[dict]:
+    """The ``n`` links of most weight, heaviest first (ties in the graph's order)."""
+    return sorted(edges, key=lambda e: e["weight"], reverse=True)[:n]
 
 
 def strongest_arg() -> int | None:
