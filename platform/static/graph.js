@@ -24,7 +24,6 @@
 
   var canvas = document.getElementById("graph-canvas");
   if (!canvas || typeof cytoscape === "undefined") { return; }
-  var MAX_DRAWN_NODES = Number(canvas.dataset.maxNodes) || 300, MAX_DRAWN_EDGES = Number(canvas.dataset.maxLinks) || 400;
   var palette = ["#2563eb", "#db2777", "#16a34a", "#ea580c", "#7c3aed", "#0891b2", "#ca8a04", "#dc2626", "#4b5563"];
   var colours = {};
   function colour(department) {
@@ -35,31 +34,18 @@
   fetch(canvas.dataset.src, { headers: { "Accept": "application/json" } })
     .then(function (response) { return response.json(); })
     .then(function (data) {
-      // An organisation of thousands would be an unreadable hairball, slow to lay out: beyond the
-      // page's limits (data-max-nodes, data-max-links) draw the heaviest links and the people on
-      // them, and say what was left out (the lists below and the JSON have everything). For a
-      // large graph the page already asks for only those (?strongest=N; "people" and "links"
-      // count the whole graph).
-      var people = data.people !== undefined ? data.people : data.nodes.length;
-      var links = data.links !== undefined ? data.links : data.edges.length;
-      var nodes = data.nodes, edges = data.edges;
-      if (edges.length > MAX_DRAWN_EDGES) {
-        edges = edges.slice().sort(function (a, b) { return b.weight - a.weight; }).slice(0, MAX_DRAWN_EDGES);
-      }
-      if (nodes.length > MAX_DRAWN_NODES || edges.length < data.edges.length) {
-        var linked = {};
-        edges.forEach(function (e) { linked[e.source] = true; linked[e.target] = true; });
-        nodes = nodes.filter(function (n) { return linked[n.id]; });
-      }
-      if (nodes.length < people) {
+      // Of a large graph the page asks for the heaviest links and the people on them only
+      // (?strongest=N); "people" and "links" count the whole graph: say what was left out (the
+      // lists below and the full JSON have everything).
+      var people = data.people, links = data.links;
+      if (data.nodes.length < people || data.edges.length < links) {
         var note = document.createElement("p");
         note.id = "graph-drawn";
         note.className = "muted";
-        note.textContent = "Drawn: the " + edges.length + " strongest of " + links + " links and the " +
-          nodes.length + " people on them, of " + people + ".";
+        note.textContent = "Drawn: the " + data.edges.length + " strongest of " + links + " links and the " +
+          data.nodes.length + " people on them, of " + people + ".";
         canvas.parentNode.insertBefore(note, canvas.nextSibling);
       }
-      data = { nodes: nodes, edges: edges };
       var elements = data.nodes.map(function (n) {
         return { data: { id: n.id, label: n.name, department: n.department, url: n.url, colour: colour(n.department) } };
       }).concat(data.edges.map(function (e, i) {

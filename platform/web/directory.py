@@ -170,9 +170,10 @@ def talk_history(talk_id: str):
 GRAPH_LINKS_SHOWN = 100
 GRAPH_MEMBERS_SHOWN = 30
 GRAPH_ISOLATED_SHOWN = 60
-# The drawing (static/graph.js): beyond this many people only those with a drawn link, and only
-# this many links, the heaviest (a drawing of thousands of people was not tried: it would be
-# unreadable, and the layout's work grows faster than the people).
+# The drawing (static/graph.js) of a graph of more people or links than these: the heaviest
+# GRAPH_DRAWN_LINKS links and the people on them, fetched as such (``/graph.json?strongest=N``; a
+# drawing of thousands of people was not tried: it would be unreadable, and the layout's work
+# grows faster than the people).
 GRAPH_DRAWN_NODES = 300
 GRAPH_DRAWN_LINKS = 400
 
@@ -189,16 +190,17 @@ def graph_page():
     shown = d.graph(engine, at, topic, department)
     analysis = services().directory.analytics.get(at)
     strongest = heaviest(shown.edges, GRAPH_LINKS_SHOWN)
+    json_args = {"as_of": as_of.isoformat() if as_of else None, "topic": topic, "department": department}
     # the drawing fetches only what it draws of a large graph (not every person: 3 MB at 21,001)
-    drawn = {"strongest": GRAPH_DRAWN_LINKS} if len(shown.nodes) > GRAPH_DRAWN_NODES else {}
-    drawing_src = url_for("directory.graph_json", as_of=as_of.isoformat() if as_of else None, topic=topic,
-                          department=department, **drawn)
+    large = len(shown.nodes) > GRAPH_DRAWN_NODES or len(shown.edges) > GRAPH_DRAWN_LINKS
+    drawn = {"strongest": GRAPH_DRAWN_LINKS} if large else {}
     return render_template(
         "directory/graph.html", graph=shown, strongest=strongest, analysis=analysis, as_of=as_of,
         topic=topic, department=department, departments=d.departments(engine, at), timeline=timeline,
         names=shown.by_id, skills=d.skill_overview(engine, at),
         members_shown=GRAPH_MEMBERS_SHOWN, isolated_shown=GRAPH_ISOLATED_SHOWN,
-        drawn_nodes=GRAPH_DRAWN_NODES, drawn_links=GRAPH_DRAWN_LINKS, drawing_src=drawing_src,
+        json_url=url_for("directory.graph_json", **json_args),
+        drawing_src=url_for("directory.graph_json", **json_args, **drawn),
     )
 
 
@@ -217,8 +219,7 @@ def timeline_step(timeline: list[date]) -> date | None:
 @d.one_reading()
 def graph_json():
     """Every person and link of the graph (as of, by topic, by department); ``?strongest=N``: only
-    the N heaviest links and the people on them, as the page's drawing asks for a graph of more
-    than ``GRAPH_DRAWN_NODES`` people. ``people`` and ``links`` count the whole graph either way."""
+    the N heaviest links and the people on them, as the page's drawing asks for a large graph. ``people`` and ``links`` count the whole graph either way."""
     as_of = as_of_arg()
     strongest = strongest_arg()
     shown = d.graph(services().engine, d.moment(as_of), request.args.get("topic") or None,

@@ -202,6 +202,10 @@ def test_the_graph_pages_drawing_asks_for_only_what_it_draws_of_a_large_graph(cl
     monkeypatch.setattr(pages, "GRAPH_DRAWN_NODES", 2)
     monkeypatch.setattr(pages, "GRAPH_DRAWN_LINKS", 7)
     assert drawing_src() == "/graph.json?strongest=7"
+    # or more links than it holds
+    monkeypatch.setattr(pages, "GRAPH_DRAWN_NODES", 300)
+    monkeypatch.setattr(pages, "GRAPH_DRAWN_LINKS", 0)
+    assert drawing_src() == "/graph.json?strongest=0"
 
 
 def test_graph_as_of_before_the_talk_has_no_edges(client, org):
